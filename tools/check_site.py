@@ -13,12 +13,13 @@ Needs: nbconvert, playwright (the Python package only; we drive the system
 chromium, never a Playwright-downloaded browser). Exit status 1 on any problem.
 """
 import argparse, ast, functools, http.server, os, re, sys, tempfile, threading, time
+STARTED = time.time()  # before the heavy imports, so the reported time is the real cost
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
 
 import nbformat
 from nbconvert import HTMLExporter
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Error as PlaywrightError, TimeoutError as PlaywrightTimeout, sync_playwright
 
 # nbconvert's lab template loads require.js, MathJax, mermaid and the widget
 # manager from CDNs; an offline check must not, so those blocks are emptied.
@@ -34,7 +35,7 @@ EXPECTED_ERROR_TAG = 'raises-exception'
 TRACEBACK_RE = re.compile(r'Traceback \(most recent call last\)')
 # fastprogress/tqdm leftovers. Note fastai's tables ship a `<style>progress {...}`
 # rule, so only a real <progress element counts, not the word.
-PROGRESS_RE = re.compile(r'<progress[\s>]|\d+(\.\d+)?% \[\d+/\d+|\d+%\|[█▏▎▍▌▋▊▉#]|\|[█▏▎▍▌▋▊▉]{2,}')
+PROGRESS_RE = re.compile(r'<progress[\s>]|\d+(\.\d+)?% \[\d+/\d+|\d+%\|[^|\n]{0,100}\||\|[█▏▎▍▌▋▊▉]{2,}')
 STRAY_CR_RE = re.compile(r'\r(?!\n)')
 # Call names that draw a figure. show_results/show_batch are left out on purpose:
 # for collaborative filtering they print tables, not images.
@@ -70,6 +71,8 @@ def reader_view(nb):
             dirs = dict(m.groups() for l in lines if (m := DIRECTIVE_RE.match(l)))
             if dirs.keys() & HIDDEN_DIRECTIVES or dirs.get('include') == 'false': continue
             if dirs.get('output') == 'false': cell.outputs = []
+            # nbdev never runs `eval: false` cells, so they cannot be expected to show a plot
+            cell.metadata['check_site_eval'] = dirs.get('eval') != 'false'
             cell.source = '' if dirs.get('echo') == 'false' else '\n'.join(l for l in lines if not DIRECTIVE_RE.match(l))
         cells.append(cell)
     nb.cells = cells
@@ -90,7 +93,7 @@ def plot_calls(src):
                 no_plot = any(k.arg == 'show_plot' and getattr(k.value, 'value', True) is False for k in ch.keywords)
                 if parts and not no_plot and ('plot' in parts[:-1] or PLOT_NAME_RE.fullmatch(parts[-1])
                         or (parts[0] in ('plt', 'sns') and not NOT_DRAWING & set(parts[1:]))):
-                    found.append('.'.join(parts))
+                    found.append(ast.unparse(ch.func))
             visit(ch)
     visit(tree)
     return found
@@ -122,7 +125,7 @@ def check_stored(nb):
                 problems.append(f'cell {i}: stray "\\r" progress lines in {out.name}')
         images = sum(has_image(o) for o in cell.outputs)
         n_images += images
-        calls = plot_calls(cell.source)
+        calls = plot_calls(cell.source) if cell.metadata.get('check_site_eval', True) else []
         if calls and not images:
             problems.append(f'cell {i}: calls {calls[0]}() but has no stored image output')
     # links are dropped first: "[the plotting lesson](03_x.ipynb)" promises nothing here
@@ -133,7 +136,7 @@ def check_stored(nb):
 
 
 def render(nb_paths, nbs, out_dir):
-    "Write one self-contained .html per notebook; return {page: (stored problems, notes)}."
+    "Write one self-contained .html per notebook; return {page.html: (notebook name, stored problems, notes)}."
     exporter = HTMLExporter(template_name='lab', raw_template=OFFLINE_TEMPLATE)
     results = {}
     for path in nb_paths:
@@ -143,7 +146,7 @@ def render(nb_paths, nbs, out_dir):
         body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': path.stem}})
         (out_dir/rel).parent.mkdir(parents=True, exist_ok=True)
         (out_dir/rel).write_text(IPYNB_HREF_RE.sub(r'\1\2.html', body), encoding='utf-8')
-        results[rel.as_posix()] = (problems, notes)
+        results[rel.as_posix()] = (path.relative_to(nbs).as_posix(), problems, notes)
     return results
 
 
@@ -184,14 +187,13 @@ def check_page(page, base, rel, pages, stored_problems):
     page.route('**/*', on_route)
     page.on('console', lambda m: m.type == 'error' and console.append((m.text, m.location.get('url', ''))))
     page.on('pageerror', lambda e: console.append((f'uncaught {e.name}: {e.message}', '')))
-    page.goto(f'{base}/{rel}', wait_until='load')
+    try: page.goto(f'{base}/{rel}', wait_until='load', timeout=30000)
+    except PlaywrightError as e: return [f'page did not load: {e.message.splitlines()[0]}'], 0
     try: page.wait_for_load_state('networkidle', timeout=5000)
-    except Exception: pass  # a page that never goes idle is still worth checking
+    except PlaywrightTimeout: pass  # a page that never goes idle is still worth checking
     probe = page.evaluate(PAGE_PROBE)
-    page.unroute('**/*')
 
-    problems = []
-    problems += [f'request leaves localhost: {u}' for u in dict.fromkeys(external)]
+    problems = [f'request leaves localhost: {u}' for u in dict.fromkeys(external)]
     broken = {i['src'] for i in probe['images'] if not i['ok']}
     problems += [f'broken image: {src.removeprefix(base + "/")[:100]}' for src in sorted(broken) if src not in external]
     for text, url in console:
@@ -223,7 +225,9 @@ def main():
     ap.add_argument('--screenshots', type=Path, help='save index.png and one lesson page with a plot here')
     ap.add_argument('--chromium', default='/usr/bin/chromium')
     args = ap.parse_args()
-    start, nbs = time.time(), args.nbs.resolve()
+    nbs = args.nbs.resolve()
+    if not nbs.is_dir(): ap.error(f'no notebook folder at {nbs}')
+    if not os.access(args.chromium, os.X_OK): ap.error(f'no chromium at {args.chromium} (apt-get install -y chromium)')
     nb_paths = find_notebooks(nbs)
     problems = []  # (page, message)
     if not (nbs/'index.ipynb').exists(): problems.append(('index.ipynb', f'missing from {nbs}'))
@@ -236,15 +240,15 @@ def main():
         browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
         plot_page = None
         try:
-            for rel, (stored, notes) in results.items():
+            for rel, (name, stored, notes) in results.items():
                 page = browser.new_page(viewport={'width': 1280, 'height': 900})
                 found, n_images = check_page(page, base, rel, set(results), stored)
                 page.close()
                 mine = stored + found
-                problems += [(rel, p) for p in mine]
-                print(f'{"FAIL" if mine else "ok  "} {rel}: {len(mine)} problem(s), {n_images} output image(s)')
-                for p in mine: print(f'  {rel}: {p}')
-                for n in notes: print(f'  {rel}: note: {n}')
+                problems += [(name, p) for p in mine]
+                print(f'{"FAIL" if mine else "ok  "} {name}: {len(mine)} problem(s), {n_images} output image(s)')
+                for p in mine: print(f'  {name}: {p}')
+                for n in notes: print(f'  {name}: note: {n}')
                 if n_images and rel != 'index.html' and plot_page is None: plot_page = rel
             if args.screenshots:
                 args.screenshots.mkdir(parents=True, exist_ok=True)
@@ -257,9 +261,9 @@ def main():
             browser.close()
             server.shutdown()
 
-    for rel, p in problems:
-        if rel not in results: print(f'  {rel}: {p}')
-    print(f'site check: {len(results)} pages, {len(problems)} problems ({time.time() - start:.1f}s)')
+    for name, p in problems:
+        if not any(name == r[0] for r in results.values()): print(f'  {name}: {p}')
+    print(f'site check: {len(results)} pages, {len(problems)} problems ({time.time() - STARTED:.1f}s)')
     return 1 if problems else 0
 
 

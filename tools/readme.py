@@ -10,12 +10,19 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import MarkdownExporter
+from nbconvert.preprocessors import Preprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
 _directive = re.compile(r'^\s*#\s*\|\s*(\S+)')
 
 def _directives(src):
     return [m.group(1) for line in src.splitlines() if (m := _directive.match(line))]
+
+class _DropEmptyInput(Preprocessor):
+    "Mark code cells whose source was removed so the exporter shows their output alone"
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == 'code' and not cell.source: cell.metadata.setdefault('transient', {})['remove_source'] = True
+        return cell, resources
 
 def render(nb_path=ROOT/'nbs'/'index.ipynb'):
     "README text for the notebook at `nb_path`"
@@ -24,12 +31,16 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb'):
     for cell in nb.cells:
         if cell.cell_type == 'code':
             if {'hide', 'export', 'exporti', 'default_exp'} & set(_directives(cell.source)): continue
+            # `#| echo: false` shows a cell's output without its code, as on the nbdev site
+            if re.search(r'^\s*#\s*\|\s*echo:\s*false', cell.source, re.M): cell.source = ''
             cell.source = '\n'.join(l for l in cell.source.splitlines() if not _directive.match(l)).strip()
             # an empty code cell with no output would render as an empty fence
             if not cell.source and not cell.outputs: continue
         cells.append(cell)
     nb.cells = cells
-    body, _ = MarkdownExporter().from_notebook_node(nb)
+    exporter = MarkdownExporter(exclude_input_prompt=True)
+    exporter.register_preprocessor(_DropEmptyInput(), enabled=True)
+    body, _ = exporter.from_notebook_node(nb)
     # lessons link to each other by notebook name; from the repository root they live in nbs/
     body = re.sub(r'\]\(([\w-]+\.ipynb)', r'](nbs/\1', body)
     return re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
