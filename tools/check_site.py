@@ -71,8 +71,8 @@ def reader_view(nb):
             dirs = dict(m.groups() for l in lines if (m := DIRECTIVE_RE.match(l)))
             if dirs.keys() & HIDDEN_DIRECTIVES or dirs.get('include') == 'false': continue
             if dirs.get('output') == 'false': cell.outputs = []
-            # nbdev never runs `eval: false` cells, so they cannot be expected to show a plot
-            cell.metadata['check_site_eval'] = dirs.get('eval') != 'false'
+            # nbdev never runs `eval: false` cells, and `output: false` hides what they draw: neither can be expected to show a plot
+            cell.metadata['check_site_eval'] = dirs.get('eval') != 'false' and dirs.get('output') != 'false'
             cell.source = '' if dirs.get('echo') == 'false' else '\n'.join(l for l in lines if not DIRECTIVE_RE.match(l))
         cells.append(cell)
     nb.cells = cells
