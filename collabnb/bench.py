@@ -400,13 +400,19 @@ def bench_cli(argv:list|None=None, # arguments after `collabnb bench`; None: `sy
     p.add_argument('--threads', type=_positive_int, default=1,
                    help='PyTorch CPU threads for every row (default: 1, which keeps timings stable on a shared machine)')
     p.add_argument('--scale', action='store_true', help='run the large-data benchmark on synthetic ratings instead')
-    p.add_argument('--sizes', type=_size_list, default=None, help='with --scale: numbers of ratings, e.g. 1e6,1e7,2.5e7')
+    p.add_argument('--sizes', type=_size_list, default=None, help='with --scale: numbers of ratings, e.g. 1e6,1e7,2.5e7 (default: 1e6,1e7)')
+    p.add_argument('--device', default=None, help="with --scale: where to train, e.g. cuda (default: cpu)")
     args = p.parse_args(argv)
-    if args.sizes is not None and not args.scale: p.error('--sizes: only valid with --scale')
+    for opt in ('sizes', 'device'):
+        if getattr(args, opt) is not None and not args.scale: p.error(f'--{opt}: only valid with --scale')
     if args.scale:
         if args.only or args.plot: p.error('--scale: --only and --plot do not apply to the scale benchmark')
-        from collabnb.fast import scale_bench
-        scale_bench(args.sizes or [10**6, 10**7], json_path=args.json)
+        from collabnb.fast import scale_bench, scale_table
+        print(f'collabnb bench --scale: 50 factors, 8 epochs, on {args.device or "cpu"}; load average {_load()}', flush=True)
+        results = scale_bench(args.sizes or [10**6, 10**7], json_path=args.json, device=args.device, log=lambda line: print(line, flush=True))
+        print()
+        print(scale_table(results))
+        if args.json: print(f'wrote {args.json}')
         return
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)

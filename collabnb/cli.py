@@ -14,8 +14,9 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['COLUMN_NAMES', 'SPLITS', 'DELEGATED', 'find_columns', 'check_id_collisions', 'load_data', 'UsageError', 'Parser',
-           'positive_int', 'positive_float', 'non_negative_float', 'make_parser', 'cmd_train', 'cmd_recommend',
-           'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'model_fold', 'model_score_fn', 'cmd_evaluate', 'main']
+           'positive_int', 'positive_float', 'one_of', 'non_negative_float', 'make_parser', 'cmd_train',
+           'cmd_recommend', 'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'model_fold', 'model_score_fn',
+           'cmd_evaluate', 'main']
 
 # %% ../nbs/12_cli.ipynb #5cd08e80
 COLUMN_NAMES = dict( # names recognised in a header line, in order of preference (compared without case)
@@ -136,6 +137,13 @@ def positive_float(s:str) -> float:
     if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f'{s} must be a finite number > 0')
     return v
 
+def one_of(*choices:str):
+    "An argparse type that accepts one of `choices` and refuses anything else in one stable sentence"
+    def choice(s:str) -> str:
+        if s not in choices: raise argparse.ArgumentTypeError(f"{s!r} is not one of {', '.join(choices)}")
+        return s
+    return choice
+
 def non_negative_float(s:str) -> float:
     "An argparse type: a finite number >= 0"
     try: v = float(s)
@@ -168,7 +176,7 @@ def make_parser() -> Parser:
 
     q = sub.add_parser('train', help='train a model and save it to a directory', description='Train a model with fastai and save it.')
     data_args(q)
-    q.add_argument('--model', default='bias', choices=['dot', 'bias', 'nn', 'torch'],
+    q.add_argument('--model', default='bias', type=one_of('dot', 'bias', 'nn', 'torch'), metavar='{dot,bias,nn,torch}',
                    help='dot: DotProduct, bias: DotProductBias, nn: fastai\'s EmbeddingNN, torch: BiasedMatrixFactorization (default: bias)')
     q.add_argument('--factors', type=positive_int, help='factors per user and item (default: 50; nn: fastai\'s rule of thumb)')
     q.add_argument('--epochs', type=positive_int, default=5, help='epochs (default: 5)')
@@ -221,11 +229,12 @@ def _show_bar() -> bool:
 def cmd_train(args) -> int:
     "`collabnb train`; data-parallel when launched by `torchrun` on several processes"
     import torch.distributed as dist
-    from collabnb.fast import init_distributed, _rank0_first
-    from collabnb.recommend import train_model
+    from collabnb.fast import init_distributed, rank0_first
+    from collabnb.recommend import train_model, check_replaceable
+    check_replaceable(args.out) # before the data is read: a refusal should not wait on loading
     rank, world_size = init_distributed()
     try:
-        df, source = _rank0_first(lambda: load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep,
+        df, source = rank0_first(lambda: load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep,
                                                     args.titles, args.seed))
         n_valid = int(df.is_valid.sum())
         if rank == 0:

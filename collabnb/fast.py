@@ -25,7 +25,7 @@ from fastai.data.block import TransformBlock
 from .data import check_ratings, collab_dls, encode_ids, load_ratings
 
 # %% auto #0
-__all__ = ['shard_indices', 'TensorCollabDL', 'fast_dls', 'fastai_stock_dls', 'fit_fastbook', 'fit_fastbook_stock', 'fit_fastbook_fast', 'predict_ratings', 'fastbook_speed_bench', 'MOVIELENS_URL', 'MOVIELENS', 'synthetic_ratings', 'BiasedMF', 'fit_biased_mf', 'scale_bench', 'movielens_url', 'movielens', 'read_movielens', 'load_movielens', 'rank_and_world', 'DistributedFastCallback', 'init_distributed', 'train_ddp', 'ddp_train_cli']
+__all__ = ['shard_indices', 'TensorCollabDL', 'fast_dls', 'fastai_stock_dls', 'fit_fastbook', 'fit_fastbook_stock', 'fit_fastbook_fast', 'predict_ratings', 'fastbook_speed_bench', 'MOVIELENS_URL', 'MOVIELENS', 'synthetic_ratings', 'BiasedMF', 'fit_biased_mf', 'scale_line', 'scale_bench', 'scale_table', 'movielens_url', 'movielens', 'read_movielens', 'load_movielens', 'rank_and_world', 'DistributedFastCallback', 'init_distributed', 'rank0_first', 'train_ddp', 'ddp_train_cli']
 
 # %% ../nbs/10_fast.ipynb #9d67eb1f
 def shard_indices(idxs:Tensor, # the epoch's order of rows, identical on every process
@@ -82,8 +82,8 @@ class TensorCollabDL(DataLoader):
         if self.seed is None: return self.rng.randint(0, 2**63 - 1)
         return int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)[0] >> 1)
 
-    def get_idxs(self) -> Tensor:
-        "This process's rows for the coming epoch: its shard of a new permutation when shuffling, else of `0..n-1`"
+    def _epoch_rows(self) -> Tensor:
+        "This process's rows for the coming epoch, where the data lives: its shard of a new permutation when shuffling, else of `0..n-1`"
         dev = self.dataset[0].device
         if self.shuffle:
             idxs = torch.randperm(self.n, device=dev, generator=torch.Generator(dev).manual_seed(self._epoch_seed()))
@@ -91,11 +91,15 @@ class TensorCollabDL(DataLoader):
         else: idxs = torch.arange(self.n, device=dev)
         return shard_indices(idxs, self.bs, self.rank, self.world_size, self.drop_last, self.even)
 
+    def get_idxs(self) -> Tensor:
+        "`_epoch_rows` on the CPU, where fastai's `get_preds` uses them to put its (CPU) outputs back in dataset order"
+        return self._epoch_rows().cpu()
+
     def __iter__(self):
         self.randomize()
         self.before_iter()
         x, y = self.dataset
-        idxs = self.get_idxs()
+        idxs = self._epoch_rows()
         for i in range(0, len(idxs), self.bs):
             rows = idxs[i:i+self.bs]
             yield self.after_batch((x[rows], y[rows]))
@@ -349,8 +353,13 @@ class BiasedMF:
         return torch.cat(out) if out else torch.empty(0)
 
 # %% ../nbs/10b_scale.ipynb #1d1e60ab
+def _as_tensor(a, dtype=None) -> Tensor:
+    "`a` as a tensor that shares its memory, or a copy when `a` is read-only (as pandas' arrays can be; PyTorch warns on those)"
+    a = np.asarray(a, dtype=dtype)
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
+
 def _as_codes(a, n:int, name:str) -> Tensor:
-    t = torch.as_tensor(np.asarray(a))
+    t = _as_tensor(a)
     if t.dtype not in (torch.int32, torch.int64): raise ValueError(f'{name}: expected integer codes, got {t.dtype}')
     if len(t) and (int(t.min()) < 0 or int(t.max()) >= n): raise ValueError(f'{name}: codes must lie in 0..{n-1}, found {int(t.min())}..{int(t.max())}')
     return t
@@ -359,7 +368,7 @@ def fit_biased_mf(users, items, ratings, # training ratings: user codes, item co
                   n_users:int|None=None, n_items:int|None=None, # table sizes; None: 1 + the largest code
                   n_factors:int=50,
                   epochs:int=8,
-                  bs:int=4096, # ratings per step
+                  bs:int|None=None, # ratings per step; None: 4,096 on the CPU; on a GPU 1/256 of the ratings, within 4,096..65,536 (see below)
                   lr:float=0.03, # learning rate of the first epoch
                   lr_decay:float=0.8, # the learning rate is multiplied by this after each epoch
                   reg:float=0.05, # L2 regularisation of factors and biases
@@ -371,13 +380,14 @@ def fit_biased_mf(users, items, ratings, # training ratings: user codes, item co
                   verbose:bool=False, # print one line per epoch
                  ) -> tuple: # (`BiasedMF`, history: one dict per epoch)
     "Biased matrix factorization by minibatch SGD with hand-written gradients scattered by `index_add_`"
-    r = torch.as_tensor(np.asarray(ratings, dtype=np.float32))
+    r = _as_tensor(ratings, np.float32)
     n_users = n_users or int(np.max(users)) + 1
     n_items = n_items or int(np.max(items)) + 1
     u, i = _as_codes(users, n_users, 'users'), _as_codes(items, n_items, 'items')
     if not len(u) == len(i) == len(r): raise ValueError(f'users, items and ratings differ in length: {len(u)}, {len(i)}, {len(r)}')
     if len(r) == 0: raise ValueError('no ratings to train on')
     dev = torch.device(device or 'cpu')
+    bs = bs or (min(65536, max(4096, len(r) // 256)) if dev.type == 'cuda' else 4096)
     workers = workers if dev.type == 'cpu' else 1
     model = BiasedMF(n_users, n_items, n_factors, float(r.mean()), init_std, seed, dev)
     W, k, mu, n = model.table, n_factors, model.mean, len(r)
@@ -459,12 +469,18 @@ def _scale_run(size:int, factors:int=50, epochs:int=8, workers:int=2, seed:int=0
                 rmse=hist[-1]['valid_rmse'], noise_floor=floor, n_users=n_users, n_items=n_items, factors=factors,
                 epochs=epochs, workers=workers, generate_seconds=gen_secs, fit_seconds=fit_secs)
 
+def scale_line(r:dict) -> str:
+    "One line of a `scale_bench` result, for progress output"
+    return (f"{r['size']:>12,} ratings: {r['epoch_seconds']:7.3f} s/epoch, {r['ratings_per_second']/1e6:5.2f}M ratings/s, "
+            f"peak RSS {r['peak_rss_mb']:6.0f} MB, RMSE {r['rmse']:.4f} vs noise floor {r['noise_floor']:.4f} ({r['rmse']/r['noise_floor'] - 1:+.1%})")
+
 def scale_bench(sizes, # numbers of training ratings, e.g. [1e6, 1e7, 2.5e7]
                 factors:int=50, epochs:int=8,
                 json_path:str|Path|None=None, # also write the results here, as a JSON list
                 workers:int=2, # training threads (see `fit_biased_mf`)
                 seed:int=0,
                 device=None, # where to train; None: CPU
+                log=None, # called with a line of results as each size finishes (e.g. `print`); None: silent
                ) -> list: # one dict per size: size, epoch_seconds, ratings_per_second, peak_rss_mb, rmse, noise_floor, ...
     "Train `fit_biased_mf` on synthetic ratings of each size in a fresh process; time, memory and RMSE against the noise floor"
     results = []
@@ -476,12 +492,24 @@ def scale_bench(sizes, # numbers of training ratings, e.g. [1e6, 1e7, 2.5e7]
         res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
         if res.returncode: raise RuntimeError(f'scale_bench size={size} failed: {res.stderr.strip().splitlines()[-1:]}')
         results.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        if log: log(scale_line(results[-1]))
     if json_path is not None:
         json_path = Path(json_path)
         tmp = json_path.with_name(f'.{json_path.name}.tmp')
         tmp.write_text(json.dumps(results, indent=1))
         os.replace(tmp, json_path)
     return results
+
+# %% ../nbs/10b_scale.ipynb #46a235e6
+def scale_table(results:list, # `scale_bench` output
+               ) -> str: # markdown table, one row per size
+    "Markdown table of a scale benchmark: ratings, seconds per epoch, ratings per second, peak RSS, RMSE and the noise floor"
+    lines = ['| ratings | seconds per epoch | ratings per second | peak RSS (MB) | RMSE | noise floor | RMSE above the floor |',
+             '|---:|---:|---:|---:|---:|---:|---:|']
+    for r in results:
+        lines.append(f"| {r['size']:,} | {r['epoch_seconds']:.3f} | {r['ratings_per_second']/1e6:.2f}M | {r['peak_rss_mb']:.0f} "
+                     f"| {r['rmse']:.4f} | {r['noise_floor']:.4f} | {r['rmse']/r['noise_floor'] - 1:+.1%} |")
+    return '\n'.join(lines)
 
 # %% ../nbs/10b_scale.ipynb #cfd17dfd
 MOVIELENS_URL = 'https://files.grouplens.org/datasets/movielens/'
@@ -618,8 +646,8 @@ def init_distributed(backend:str|None=None, # None: 'nccl' when GPUs are availab
     dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'))
     return rank_and_world()
 
-def _rank0_first(f):
-    "Run `f()` on rank 0, then on the others (e.g. so that only one process downloads)"
+def rank0_first(f): # a function of no arguments
+    "`f()`, run on rank 0 first and then on the other ranks (so that only one process downloads or writes a cache)"
     rank, world_size = rank_and_world()
     if world_size > 1 and rank: dist.barrier()
     res = f()
@@ -677,7 +705,7 @@ def ddp_train_cli(argv:list|None=None): # command-line arguments; None: `sys.arg
     args = p.parse_args(argv)
     init_distributed()
     try:
-        df = _rank0_first(lambda: load_ratings(args.split))
+        df = rank0_first(lambda: load_ratings(args.split))
         train_ddp(df, bs=args.bs, lr=args.lr, epochs=args.epochs, wd=args.wd, n_factors=args.factors, seed=args.seed,
                   json_path=args.json, quiet=args.quiet)
     finally:

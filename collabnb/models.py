@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
-from fastai.torch_core import Module
+from fastai.torch_core import Module, to_device
 from fastai.layers import Embedding, sigmoid_range
 from fastai.learner import Learner
 
@@ -40,8 +40,11 @@ def valid_rmse(learn:Learner, # a `Learner` whose targets are ratings
     "RMSE of `learn.model` on `learn.dls.valid`, computed without callbacks, whatever `learn`'s loss function and metrics"
     model, sse, was_training = learn.model, 0., learn.model.training
     model.eval()
+    dev = next(model.parameters()).device
     with torch.no_grad():
-        for x, y in learn.dls.valid: sse += F.mse_loss(model(x).flatten(), y.flatten(), reduction='sum')
+        for x, y in learn.dls.valid:
+            x, y = to_device((x, y), dev) # fastai's tabular loaders yield CPU tensors; only the Learner's loop moves them
+            sse += F.mse_loss(model(x).flatten(), y.flatten(), reduction='sum')
     model.train(was_training)
     return (sse / learn.dls.valid.n).sqrt().item()
 
