@@ -21,7 +21,7 @@ from fastai.torch_core import set_seed
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
 from matplotlib.figure import Figure
 
-from .data import collab_dls
+from .fast import fastai_stock_dls
 from .metrics import Fold, load_fold, evaluate, model_scorer
 from .models import DotProduct, DotProductBias
 from .torch_mf import (RatingsDataset, ratings_dl, BiasedMatrixFactorization, make_optimizers, train_epoch,
@@ -46,7 +46,7 @@ def fit_fastai_stock(train:pd.DataFrame, # coded training ratings: user, item, r
                      n_items:int, # number of item codes
                     ) -> tuple: # (score function, fit seconds)
     "fastbook's recipe on fastai's own pipeline: CollabDataLoaders (bs=64), `collab_learner(n_factors=50, y_range=(0, 5.5))`, `fit_one_cycle(5, 5e-3, wd=0.1)`"
-    dls = collab_dls(train.assign(is_valid=False), bs=64)
+    dls = fastai_stock_dls(train.assign(is_valid=False), bs=64)
     assert list(dls.classes['item'][1:]) == list(range(n_items)), 'fastai vocabulary is not our codes plus one'
     learn = collab_learner(dls, n_factors=50, y_range=(0, 5.5))
     secs = _timed_fit(learn, 5, 5e-3, wd=0.1)
