@@ -6,17 +6,17 @@ Docs: https://collabnb.github.io/collabnb/cli.html.md"""
 
 # %% ../nbs/12_cli.ipynb #18aa2223
 from __future__ import annotations
-import argparse, importlib, json, math, os, sys, time
+import argparse, importlib, json, math, os, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['COLUMN_NAMES', 'SPLITS', 'DELEGATED', 'find_columns', 'check_id_collisions', 'load_data', 'UsageError', 'Parser',
-           'positive_int', 'positive_float', 'one_of', 'non_negative_float', 'make_parser', 'cmd_train',
-           'cmd_recommend', 'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'model_fold', 'model_score_fn',
-           'cmd_evaluate', 'main']
+__all__ = ['COLUMN_NAMES', 'SPLITS', 'MAX_SYNTHETIC', 'DELEGATED', 'find_columns', 'check_id_collisions', 'load_data',
+           'UsageError', 'Parser', 'positive_int', 'positive_float', 'one_of', 'non_negative_float', 'make_parser',
+           'cmd_train', 'cmd_recommend', 'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'model_fold',
+           'model_score_fn', 'cmd_evaluate', 'main']
 
 # %% ../nbs/12_cli.ipynb #5cd08e80
 COLUMN_NAMES = dict( # names recognised in a header line, in order of preference (compared without case)
@@ -29,7 +29,8 @@ def _sniff_sep(line:str) -> str: return next((s for s in ('::', '\t', ',', '|', 
 def _first_line(path:Path) -> str:
     if not path.is_file(): raise ValueError(f'{path}: no such file')
     if path.stat().st_size == 0: raise ValueError(f'{path}: empty file')
-    with path.open(encoding='latin-1') as f: return f.readline().rstrip('\r\n')
+    from collabnb.data import text_encoding
+    with path.open(encoding=text_encoding(path)) as f: return f.readline().rstrip('\r\n')
 
 def find_columns(path:str|Path, # a ratings file
                  sep:str|None=None, # field separator; None: sniffed
@@ -59,8 +60,9 @@ def check_id_collisions(path:str|Path, # the ratings file
                         sep:str, # the separator
                        ):
     "Raise a one-line ValueError when two different spellings of an id in the file read as the same id"
+    from collabnb.data import text_encoding
     raw = pd.read_csv(path, sep=sep, header=0 if isinstance(cols[0], str) else None, usecols=list(cols), dtype=str,
-                      keep_default_na=False, engine='python' if len(sep) > 1 else 'c', encoding='latin-1')
+                      keep_default_na=False, engine='python' if len(sep) > 1 else 'c', encoding=text_encoding(path))
     for kind, col in zip(('user', 'item'), cols):
         spellings = pd.Series(raw[col].unique()) # one entry per distinct spelling: a few per user, not one per rating
         numeric = pd.api.types.is_numeric_dtype(df[kind])
@@ -74,11 +76,13 @@ def check_id_collisions(path:str|Path, # the ratings file
 
 # %% ../nbs/12_cli.ipynb #fa5bae8c
 SPLITS = ['random', 'u1', 'u2', 'u3', 'u4', 'u5']
+MAX_SYNTHETIC = 10**9 # synthetic ratings take 12 bytes each, before training
 
 def _read_titles(path:Path, item_col) -> pd.Series|None:
     "Titles by item id from a movies file with the item column and `title`, or None"
     if not path.is_file(): return None
-    t = pd.read_csv(path, encoding='latin-1', dtype={'title': str})
+    from collabnb.data import text_encoding
+    t = pd.read_csv(path, encoding=text_encoding(path), dtype={'title': str})
     if item_col not in t.columns or 'title' not in t.columns: return None
     return t.drop_duplicates(item_col).set_index(item_col)['title']
 
@@ -92,16 +96,17 @@ def load_data(data:str, # 'ml-100k', 'synthetic:N' or the path of a ratings file
     "Ratings for `--data`, split into training and validation rows"
     if split not in SPLITS: raise ValueError(f'--split {split}: expected one of {", ".join(SPLITS)}')
     from fastai.data.transforms import RandomSplitter
-    from collabnb.data import load_ratings, read_ratings
+    from collabnb.data import load_ratings, read_ratings, check_duplicates
     def random_split(df):
         df['is_valid'] = np.isin(np.arange(len(df)), RandomSplitter(valid_pct=0.2, seed=seed)(range(len(df)))[1])
         return df
     if data == 'ml-100k': return load_ratings(split, item='id'), f'ml-100k {split}'
     if split != 'random': raise ValueError(f'--split {split}: the canonical folds exist for --data ml-100k only; use --split random')
     if data.startswith('synthetic:'):
-        try: n = int(float(data.split(':', 1)[1]))
+        try: n = float(data.split(':', 1)[1])
         except ValueError: raise ValueError(f'--data {data}: expected synthetic:N with N a number of ratings, e.g. synthetic:1e6') from None
-        if n < 1: raise ValueError(f'--data {data}: N must be at least 1')
+        if not (math.isfinite(n) and 1 <= n <= MAX_SYNTHETIC): raise ValueError(f'--data {data}: N must be a number of ratings from 1 to {MAX_SYNTHETIC:,}')
+        n = int(n)
         from collabnb.fast import synthetic_ratings
         df, floor = synthetic_ratings(max(10, n // 100), max(10, n // 400), n, seed=seed) # MovieLens-like: 100 ratings per user
         return random_split(df), f'synthetic:{n} (noise floor RMSE {floor:.4f})'
@@ -109,6 +114,7 @@ def load_data(data:str, # 'ml-100k', 'synthetic:N' or the path of a ratings file
     u, i, r, sep = find_columns(path, sep, user_col, item_col, rating_col)
     df = read_ratings(path, u, i, r, sep)
     check_id_collisions(path, df, (u, i), sep)
+    check_duplicates(df, path)
     if 'title' not in df.columns:
         found = _read_titles(Path(titles) if titles else path.parent/'movies.csv', i)
         if titles and found is None: raise ValueError(f'{titles}: expected a CSV with columns {i!r} and title')
@@ -230,34 +236,40 @@ def cmd_train(args) -> int:
     "`collabnb train`; data-parallel when launched by `torchrun` on several processes"
     import torch.distributed as dist
     from collabnb.fast import init_distributed, rank0_first
-    from collabnb.recommend import train_model, check_replaceable
-    check_replaceable(args.out) # before the data is read: a refusal should not wait on loading
-    rank, world_size = init_distributed()
-    try:
-        df, source = rank0_first(lambda: load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep,
-                                                    args.titles, args.seed))
-        n_valid = int(df.is_valid.sum())
-        if rank == 0:
-            print(f'{source}: {len(df) - n_valid:,} training and {n_valid:,} validation ratings, {df.user.nunique():,} users, '
-                  f'{df.item.nunique():,} items' + (f', {world_size} processes' if world_size > 1 else ''), flush=True)
-        model = train_model(df, args.model, args.factors, args.epochs, args.lr, args.wd, args.bs, out=args.out, resume=args.resume,
-                            seed=args.seed, source=source, bar=_show_bar())
-        if rank == 0:
-            print(f'validation RMSE: {model.info["valid_rmse"]:.4f}')
-            print(f'model: {args.out}')
-    finally:
-        if dist.is_initialized(): dist.destroy_process_group()
+    from collabnb.recommend import train_model, model_writer, check_output_range, check_fits, Y_RANGE
+    # taken before the data is read, so that a refusal does not wait on loading; held to the end, so that a second writer is refused
+    with model_writer(args.out, primary=int(os.environ.get('RANK', '0')) == 0):
+        rank, world_size = init_distributed()
+        try:
+            df, source = rank0_first(lambda: load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep,
+                                                        args.titles, args.seed))
+            n_valid = int(df.is_valid.sum())
+            check_output_range(df, None if args.model == 'torch' else Y_RANGE, source) # refused before anything is printed
+            check_fits(args.model, df.user.nunique() + 1, df.item.nunique() + 1, args.factors)
+            if rank == 0:
+                print(f'{source}: {len(df) - n_valid:,} training and {n_valid:,} validation ratings, {df.user.nunique():,} users, '
+                      f'{df.item.nunique():,} items' + (f', {world_size} processes' if world_size > 1 else ''), flush=True)
+            model = train_model(df, args.model, args.factors, args.epochs, args.lr, args.wd, args.bs, out=args.out, resume=args.resume,
+                                seed=args.seed, source=source, bar=_show_bar())
+            if rank == 0:
+                print(f'validation RMSE: {model.info["valid_rmse"]:.4f}')
+                print(f'model: {args.out}')
+        finally:
+            if dist.is_initialized(): dist.destroy_process_group()
     return 0
 
 def _print_items(res:pd.DataFrame, as_json:bool, score:str):
     "A result table, or a JSON list of {item, title, score}"
+    from collabnb.recommend import printable
     note = res.attrs.get('note')
+    if note: note = printable(note)
     if as_json:
         if note: print(f'collabnb: note: {note}', file=sys.stderr)
         print(json.dumps([dict(item=i, title=t, score=float(s)) for i, t, s in zip(res['item'], res['title'], res[score])]))
         return
     if note: print(f'note: {note}')
-    print(res.to_string(index=False) if len(res) else 'no items to show: every item the model knows is excluded')
+    shown = res.assign(item=res['item'].map(printable), title=res['title'].map(printable))
+    print(shown.to_string(index=False) if len(res) else 'no items to show: every item the model knows is excluded')
 
 def cmd_recommend(args) -> int:
     "`collabnb recommend`"
@@ -274,10 +286,10 @@ def cmd_similar(args) -> int:
 
 def read_new_ratings(path:str|Path) -> pd.DataFrame:
     "A new user's ratings for `fold-in`: a CSV with an item (or title) column and a rating column"
-    from collabnb.data import check_ratings
+    from collabnb.data import check_ratings, text_encoding
     path = Path(path)
     _first_line(path)
-    try: df = pd.read_csv(path, dtype={'item': str, 'title': str}, encoding='latin-1', skipinitialspace=True)
+    try: df = pd.read_csv(path, dtype={'item': str, 'title': str}, encoding=text_encoding(path), skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e: raise ValueError(f'{path}: cannot parse ({str(e).splitlines()[0]})') from None
     if 'item' not in df.columns and 'title' in df.columns: df = df.rename(columns={'title': 'item'})
     return check_ratings(df.assign(user=0), str(path))
@@ -322,6 +334,8 @@ def cmd_evaluate(args) -> int:
     model = load_model(args.model_dir)
     df, source = load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep, args.titles)
     fold = model_fold(model, df, source)
+    if not ((fold.test.user >= 0) & (fold.test.item >= 0)).any():
+        raise ValueError(f'{source}: no validation rating has a user and an item that {args.model_dir} knows; nothing to evaluate')
     train = df[~df.is_valid]
     fp = data_fingerprint(model.users, model.items, id_rows(train.user, model.users), id_rows(train.item, model.items), train.rating)
     if fp != model.info.get('data', {}).get('fingerprint'):
@@ -354,6 +368,11 @@ def main(argv:list|None=None, # arguments after `collabnb`; None: `sys.argv[1:]`
     "The `collabnb` command line"
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = os.environ.get('COLLABNB_DEBUG', '') not in ('', '0')
+    with warnings.catch_warnings():
+        if not debug: warnings.simplefilter('ignore') # fastai's and torch's warnings are not the user's to act on
+        return _main(argv, debug)
+
+def _main(argv:list, debug:bool) -> int:
     try:
         if argv and argv[0] in DELEGATED: return _delegate(argv[0], argv[1:])
         parser = make_parser()

@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #170f7990
 from __future__ import annotations
-import hashlib, io, os, shutil, subprocess, sys, tempfile, zipfile
+import codecs, contextlib, ctypes, errno, hashlib, io, os, re, shutil, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,10 @@ from fastai.data.block import TransformBlock
 from fastai.data.transforms import RandomSplitter
 
 # %% auto #0
-__all__ = ['ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'canonical_folds', 'write_ml100k', 'movielens_100k',
-           'check_ratings', 'read_ratings', 'ml100k_titles', 'load_ratings', 'collab_dls', 'encode_ids']
+__all__ = ['ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'ML100K_LINES', 'canonical_folds', 'Locked', 'file_lock',
+           'write_file', 'write_dir', 'recover_dir', 'write_ml100k', 'ml100k_complete', 'movielens_100k',
+           'text_encoding', 'check_ratings', 'check_duplicates', 'read_ratings', 'ml100k_titles', 'load_ratings',
+           'collab_dls', 'encode_ids']
 
 # %% ../nbs/00_data.ipynb #e701316c
 ML100K_WHEEL = 'recbole==1.2.1'
@@ -42,6 +44,133 @@ def canonical_folds(ratings:pd.DataFrame, # u.data as read: user, item, rating, 
         folds[f'u{i+1}'] = by_user_item(ratings[~is_test]), by_user_item(ratings[is_test])
     return folds
 
+# %% ../nbs/00_data.ipynb #03a5b068
+class Locked(ValueError):
+    "Another process holds the lock; the message names it"
+
+try: import fcntl
+except ImportError: fcntl = None # Windows: msvcrt's byte-range locks instead
+
+def _try_lock(fd:int, wait:bool) -> bool:
+    if fcntl is not None:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError: return False
+        return True
+    import msvcrt, time
+    while True:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            if not wait: return False
+            time.sleep(0.1)
+
+_held = set() # the lock files this process holds
+
+@contextlib.contextmanager
+def file_lock(path:str|Path, # the lock file, beside what it protects: created when missing, removed on release
+              wait:bool=True, # wait for the process that holds it; False: raise `Locked` at once
+              what:str|None=None, # what the lock protects, named in the `Locked` message; None: `path`
+             ):
+    "Hold an exclusive lock on `path` for the `with` block (again inside it: a no-op); the operating system drops it when its process dies, even by SIGKILL"
+    path = Path(path)
+    key = os.path.abspath(path)
+    if key in _held: # this process holds it already (a command locks `--out`, then the training it calls locks it again)
+        yield path
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        if not _try_lock(fd, wait):
+            holder = os.read(fd, 32).decode('ascii', 'replace').strip()
+            os.close(fd)
+            pid = f' (pid {holder})' if holder.isdigit() else ''
+            raise Locked(f'{what or path}: another collabnb process{pid} is writing it; wait for it to finish')
+        try: same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd) # the previous holder removed the file while we waited for it: lock the file that is there now
+    _held.add(key)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f'{os.getpid()}\n'.encode())
+        yield path
+    finally:
+        _held.discard(key)
+        with contextlib.suppress(OSError): os.unlink(path)
+        os.close(fd)
+
+# %% ../nbs/00_data.ipynb #f0dc66b3
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+def _exchange(a:Path, b:Path) -> bool:
+    "Swap two existing paths in one step (Linux's renameat2 with RENAME_EXCHANGE); False where the system cannot"
+    try: fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError): return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0: return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP): return False
+    raise OSError(err, os.strerror(err), str(b))
+
+def write_file(path:str|Path, # the file to create or replace
+               data:bytes, # its new content
+              ) -> Path: # `path`
+    "Write `data` to a temporary file beside `path`, flush it to disk, then rename it to `path`: never half-written"
+    path = Path(path)
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError): tmp.unlink()
+    return path
+
+def write_dir(dest:str|Path, # the directory to create or replace
+              write, # called with a new, empty directory to fill
+             ) -> Path: # `dest`
+    "Fill a temporary directory beside `dest` with `write`, then swap it in: `dest` is the old directory or the whole new one, never neither"
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir(): raise ValueError(f'{dest}: exists and is not a directory')
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
+    old = tmp.with_name(tmp.name.replace('.tmp-', '.old-', 1))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask()) # mkdtemp's 0700 would hide a shared cache or model from the user's group
+        write(tmp)
+        if not dest.exists(): os.rename(tmp, dest)
+        elif not _exchange(tmp, dest): # after the exchange `tmp` holds the old directory, removed below
+            os.rename(dest, old) # a kill between these two renames leaves `old`, which `recover_dir` puts back
+            try: os.rename(tmp, dest)
+            except BaseException:
+                os.rename(old, dest)
+                raise
+    finally:
+        for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
+    return dest
+
+def recover_dir(dest:str|Path, # a directory that `write_dir` writes
+               ) -> Path: # `dest`
+    "Undo what a killed `write_dir` left beside `dest`: put the old directory back if `dest` is missing, remove the temporary ones"
+    dest = Path(dest)
+    if not dest.parent.is_dir(): return dest
+    mine = re.compile(rf'\.{re.escape(dest.name)}\.(tmp|old)-[A-Za-z0-9_]{{8}}')
+    left = sorted((p for p in dest.parent.iterdir() if mine.fullmatch(p.name)), key=lambda p: p.stat().st_mtime)
+    olds = [p for p in left if '.old-' in p.name]
+    if olds and not dest.exists() and not dest.is_symlink():
+        os.rename(olds[-1], dest)
+        left.remove(olds[-1])
+    for p in left:
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+        else: p.unlink(missing_ok=True)
+    return dest
+
 # %% ../nbs/00_data.ipynb #2bc6a850
 def _read_recbole(zf:zipfile.ZipFile, name:str) -> pd.DataFrame:
     df = pd.read_csv(io.BytesIO(zf.read(f'recbole/dataset_example/ml-100k/ml-100k.{name}')), sep='\t', dtype=str, keep_default_na=False)
@@ -53,18 +182,6 @@ def _item_line(r) -> str:
     genres = set(r['class'].split())
     flags = '|'.join('1' if g in genres else '0' for g in ML100K_GENRES)
     return f'{r.item_id}|{title}||||{flags}'
-
-def _atomic_dir(dest:Path, write) -> Path:
-    "Call `write(tmp_dir)` then rename `tmp_dir` to `dest`, so `dest` is either complete or absent"
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}-', dir=dest.parent))
-    try:
-        write(tmp)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
 
 # %% ../nbs/00_data.ipynb #241b3d5a
 def write_ml100k(wheel:Path, # the RecBole 1.2.1 wheel
@@ -85,9 +202,20 @@ def write_ml100k(wheel:Path, # the RecBole 1.2.1 wheel
         for name,(base,test) in canonical_folds(ratings).items():
             base.to_csv(tmp/f'{name}.base', sep='\t', header=False, index=False)
             test.to_csv(tmp/f'{name}.test', sep='\t', header=False, index=False)
-    return _atomic_dir(dest, write)
+    return write_dir(dest, write)
 
 # %% ../nbs/00_data.ipynb #b89a56da
+ML100K_LINES = {'u.data': 100_000, 'u.item': 1682, 'u.user': 943, **{f'u{i}.{s}': n for i in range(1, 6) for s, n in (('base', 80_000), ('test', 20_000))}}
+
+def ml100k_complete(path:Path, # a folder that should hold MovieLens-100K
+                   ) -> bool:
+    "Whether `path` holds every MovieLens-100K file the lessons read, each with its number of lines (a truncated or missing file fails)"
+    try: return all(_count_lines(path/name) == n for name, n in ML100K_LINES.items())
+    except OSError: return False
+
+def _count_lines(path:Path) -> int:
+    with open(path, 'rb') as f: return sum(chunk.count(b'\n') for chunk in iter(lambda: f.read(1 << 20), b''))
+
 def _download_wheel(to:Path) -> Path:
     cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--quiet', '--disable-pip-version-check', ML100K_WHEEL, '-d', str(to)]
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -100,18 +228,38 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
                   ) -> Path: # the `ml-100k` folder in the fastai cache
     "Folder of MovieLens-100K, downloaded from GroupLens by `untar_data` or, failing that, rebuilt from the RecBole wheel"
     dest = fastai_path('data')/'ml-100k'
-    if (dest/'u.data').exists(): return dest
-    if not offline:
-        try:
-            path = untar_data(URLs.ML_100k)
-            print(f'MovieLens-100K: downloaded from GroupLens into {path}')
-            return path
-        except Exception as e: reason = f'{type(e).__name__}: {e}'.splitlines()[0][:120]
-    else: reason = 'offline=True'
-    with tempfile.TemporaryDirectory() as tmp:
-        write_ml100k(_download_wheel(Path(tmp)), dest)
+    if ml100k_complete(dest): return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(dest.parent/'.ml-100k.lock'): # several processes may ask at once: one builds, the others wait and find it built
+        if ml100k_complete(dest): return dest
+        recover_dir(dest) # what a killed build left
+        if dest.exists():
+            print(f'MovieLens-100K: {dest} is incomplete; building it again')
+            shutil.rmtree(dest) # `untar_data` would return it as it is
+        if not offline:
+            try:
+                path = untar_data(URLs.ML_100k) # unpacks into `dest`; the lock keeps others out, and a kill leaves it incomplete, so rebuilt
+                if not ml100k_complete(path): raise OSError(f'{path}: incomplete after unpacking')
+                print(f'MovieLens-100K: downloaded from GroupLens into {path}')
+                return path
+            except Exception as e: reason = f'{type(e).__name__}: {e}'.splitlines()[0][:120]
+        else: reason = 'offline=True'
+        with tempfile.TemporaryDirectory(prefix='.ml-100k.tmp-', dir=dest.parent) as tmp: # beside the cache, so recover_dir finds it after a kill
+            write_ml100k(_download_wheel(Path(tmp)), dest)
     print(f'MovieLens-100K: GroupLens unreachable ({reason}); rebuilt from the {ML100K_WHEEL} wheel into {dest}')
     return dest
+
+# %% ../nbs/00_data.ipynb #fe80f295
+def text_encoding(path:str|Path, # a text file
+                 ) -> str: # 'utf-8-sig' or 'latin-1'
+    "How to read `path`: as UTF-8 (with or without a byte-order mark) when it is valid UTF-8, else as latin-1 (GroupLens's u.item is latin-1)"
+    decoder = codecs.getincrementaldecoder('utf-8')()
+    with open(path, 'rb') as f:
+        try:
+            while chunk := f.read(1 << 20): decoder.decode(chunk)
+            decoder.decode(b'', final=True)
+        except UnicodeDecodeError: return 'latin-1'
+    return 'utf-8-sig'
 
 # %% ../nbs/00_data.ipynb #f1512864
 def check_ratings(df:pd.DataFrame, # ratings with `user`, `item` and `rating` columns
@@ -126,8 +274,24 @@ def check_ratings(df:pd.DataFrame, # ratings with `user`, `item` and `rating` co
     if bad.any(): raise ValueError(f'{source}: non-numeric rating {df["rating"][bad].iloc[0]!r} on row {bad.values.argmax()}')
     if rating.isna().any(): raise ValueError(f'{source}: NaN rating on row {rating.isna().values.argmax()}')
     if np.isinf(rating).any(): raise ValueError(f'{source}: infinite rating on row {np.isinf(rating).values.argmax()}')
+    huge = rating.abs() > np.finfo(np.float32).max
+    if huge.any(): raise ValueError(f'{source}: rating {rating[huge].iloc[0]:g} on row {huge.values.argmax()} is too large for float32')
     if df['user'].isna().any() or df['item'].isna().any(): raise ValueError(f'{source}: empty user or item id')
     return df.assign(rating=rating.astype('float32'))
+
+# %% ../nbs/00_data.ipynb #d96f2636
+def check_duplicates(df:pd.DataFrame, # checked ratings: user, item, rating
+                     source='ratings', # what to call the data in the message (usually the file name)
+                    ):
+    "Raise a one-line `ValueError` when a user rated the same item twice with different values: which one to learn from is the user's call"
+    twice = df[df.duplicated(['user', 'item'], keep=False)]
+    if not len(twice): return
+    values = twice.groupby(['user', 'item'], sort=False).rating.unique()
+    clash = values[values.map(len) > 1]
+    if not len(clash): return
+    (user, item), (a, b) = (v.item() if isinstance(v, np.generic) else v for v in clash.index[0]), clash.iloc[0][:2]
+    more = f' (and {len(clash) - 1:,} more pairs like it)' if len(clash) > 1 else ''
+    raise ValueError(f'{source}: user {user!r} rated item {item!r} more than once, as {a:g} and {b:g}{more}; keep one rating per pair')
 
 # %% ../nbs/00_data.ipynb #2d322bb7
 def read_ratings(path:str|Path, # a delimited text file of ratings
@@ -137,15 +301,21 @@ def read_ratings(path:str|Path, # a delimited text file of ratings
                  sep:str|None=None, # field separator; None sniffs it (comma, tab, `::`, `|`, semicolon)
                  header:bool|None=None, # whether the first line names the columns; None: True when the columns are given by name
                 ) -> pd.DataFrame: # `user`, `item`, `rating` (float32), then any other columns
-    "Read and check a ratings file"
+    "Read and check a ratings file, as UTF-8 (with or without a byte-order mark) or, when it is not valid UTF-8, as latin-1"
     path = Path(path)
     if not path.is_file(): raise ValueError(f'{path}: no such file')
     if path.stat().st_size == 0: raise ValueError(f'{path}: empty file')
     if header is None: header = isinstance(user_col, str)
+    named = [user_col, item_col, rating_col]
+    twice = next((c for c in named if named.count(c) > 1), None)
+    if twice is not None:
+        kinds = [k for k, c in zip(('user', 'item', 'rating'), named) if c == twice]
+        raise ValueError(f'{path}: column {twice!r} is given as both the {kinds[0]} and the {kinds[1]} column; each needs its own')
+    encoding = text_encoding(path)
     if sep is None:
-        first = path.open(encoding='latin-1').readline()
+        with path.open(encoding=encoding) as f: first = f.readline()
         sep = next((s for s in ('::', '\t', ',', '|', ';') if s in first), ',')
-    try: df = pd.read_csv(path, sep=sep, header=0 if header else None, engine='python' if len(sep) > 1 else 'c', encoding='latin-1')
+    try: df = pd.read_csv(path, sep=sep, header=0 if header else None, engine='python' if len(sep) > 1 else 'c', encoding=encoding)
     except (pd.errors.ParserError, UnicodeDecodeError) as e: raise ValueError(f'{path}: cannot parse ({str(e).splitlines()[0]})') from None
     if df.shape[1] < 3: raise ValueError(f'{path}: {df.shape[1]} column(s) with separator {sep!r}; expected user, item and rating (wrong separator?)')
     cols = {user_col:'user', item_col:'item', rating_col:'rating'}
@@ -159,7 +329,7 @@ def ml100k_titles(path:Path|None=None, # the ml-100k folder; None: `movielens_10
                  ) -> pd.Series: # title indexed by movie id
     "Movie titles of MovieLens-100K, as `Title (year)`"
     path = Path(path or movielens_100k())
-    items = pd.read_csv(path/'u.item', sep='|', encoding='latin-1', header=None, usecols=[0, 1], names=['item', 'title'])
+    items = pd.read_csv(path/'u.item', sep='|', encoding=text_encoding(path/'u.item'), header=None, usecols=[0, 1], names=['item', 'title'])
     return items.set_index('item').title
 
 # %% ../nbs/00_data.ipynb #ab76a351

@@ -267,7 +267,7 @@ import json, os, shutil, subprocess, sys, tempfile, threading, zipfile
 from pathlib import Path
 from fastai.data.external import fastai_path
 from fastdownload import download_url
-from .data import _atomic_dir, check_ratings
+from .data import check_ratings, file_lock, recover_dir, write_dir
 
 # %% ../nbs/10b_scale.ipynb #d367ed73
 _SYNTH_BLOCK = 1 << 16
@@ -537,13 +537,17 @@ def movielens(name:str, # 'ml-1m', 'ml-10m', 'ml-20m', 'ml-25m' or 'ml-32m'
     _check_movielens(name)
     dest = fastai_path('data')/name
     if (dest/f'ratings.{MOVIELENS[name]}').exists(): return dest
-    archive = fastai_path('archive')/f'{name}.zip'
-    if not archive.exists():
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        tmp = archive.with_name(f'.{archive.name}.part')
-        download_url(movielens_url(name), tmp)
-        os.replace(tmp, archive)
-    return _atomic_dir(dest, lambda tmp: _unzip_flat(archive, tmp))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(dest.parent/f'.{name}.lock'): # one download at a time; the others wait and find it done
+        if (dest/f'ratings.{MOVIELENS[name]}').exists(): return dest
+        recover_dir(dest)
+        archive = fastai_path('archive')/f'{name}.zip'
+        if not archive.exists():
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            tmp = archive.with_name(f'.{archive.name}.part')
+            download_url(movielens_url(name), tmp)
+            os.replace(tmp, archive)
+        return write_dir(dest, lambda tmp: _unzip_flat(archive, tmp))
 
 # %% ../nbs/10b_scale.ipynb #426c36ce
 def read_movielens(path:str|Path, # a MovieLens folder (ratings.dat or ratings.csv, movies.dat or movies.csv)

@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/recommend.html.md"""
 
 # %% ../nbs/11_recommend.ipynb #f0206d73
 from __future__ import annotations
-import difflib, hashlib, importlib, json, os, random, shutil, tempfile
+import contextlib, difflib, hashlib, importlib, json, math, os, random, re, shutil, tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +19,7 @@ from torch import nn
 from safetensors import safe_open
 from safetensors.torch import save as tensors_to_bytes, load as tensors_from_bytes
 from fastai.learner import Learner
-from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.core import Callback, CancelEpochException, CancelFitException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import fit_one_cycle
 from fastai.losses import MSELossFlat
@@ -27,15 +27,16 @@ from fastai.metrics import AccumMetric
 from fastai.torch_core import set_seed
 
 from . import __version__
-from .data import check_ratings
+from .data import check_ratings, file_lock, recover_dir, write_dir, write_file
 from .fast import fast_dls, rank_and_world, DistributedFastCallback
 
 # %% auto #0
-__all__ = ['NA', 'ARCHITECTURES', 'FORMAT_VERSION', 'WEIGHTS_FILE', 'META_FILE', 'CHECKPOINT_FILE', 'MODEL_KINDS', 'rated_rows',
-           'id_rows', 'DotTables', 'dot_tables', 'architecture', 'build_module', 'CollabModel', 'predict_rows',
-           'FoldedUser', 'recommend', 'find_item', 'similar_items', 'fold_in', 'write_dir', 'write_file',
-           'check_replaceable', 'save_model', 'load_model', 'read_checkpoint', 'Checkpoint', 'new_module',
-           'data_fingerprint', 'train_model']
+__all__ = ['NA', 'ARCHITECTURES', 'WEIGHTS_FILE', 'META_FILE', 'CHECKPOINT_FILE', 'FORMAT_VERSION', 'MODEL_KINDS', 'Y_RANGE',
+           'rated_rows', 'id_rows', 'DotTables', 'dot_tables', 'architecture', 'build_module', 'CollabModel',
+           'predict_rows', 'FoldedUser', 'recommend', 'printable', 'find_item', 'similar_items', 'fold_in',
+           'check_replaceable', 'resolve_out', 'check_space', 'model_writer', 'save_model', 'load_model',
+           'read_checkpoint', 'Checkpoint', 'new_module', 'data_fingerprint', 'check_fits', 'check_output_range',
+           'train_model']
 
 # %% ../nbs/11_recommend.ipynb #4b5c5d8a
 NA = '#na#' # fastai's placeholder id at row 0 of its vocabularies: never recommended, never looked up
@@ -155,10 +156,13 @@ def build_module(arch:dict, # `{'name':..., 'kwargs':{...}}` as `architecture` r
     name = arch.get('name') if isinstance(arch, dict) else None
     if name not in ARCHITECTURES: raise ValueError(f'{source}: unknown model class {name!r}; collabnb knows {", ".join(ARCHITECTURES)}')
     kwargs = dict(arch.get('kwargs') or {})
+    for k in ('n_users', 'n_items', 'n_factors'): # checked here, so that a bad size gets our sentence rather than PyTorch's
+        v = kwargs.get(k, 1)
+        if type(v) is not int or v < 1: raise ValueError(f'{source}: {k}={v!r} must be a whole number >= 1')
     if kwargs.get('y_range') is not None: kwargs['y_range'] = tuple(kwargs['y_range'])
     if name == 'EmbeddingNN': kwargs['emb_szs'] = [tuple(o) for o in kwargs['emb_szs']]
     try: return getattr(importlib.import_module(ARCHITECTURES[name]), name)(**kwargs)
-    except TypeError as e: raise ValueError(f'{source}: cannot build {name} from {kwargs} ({e})') from None
+    except (TypeError, ValueError, RuntimeError, OverflowError) as e: raise ValueError(f'{source}: cannot build {name} from {kwargs} ({str(e).splitlines()[0][:100]})') from None
 
 # %% ../nbs/11_recommend.ipynb #14320a86
 @dataclass(repr=False)
@@ -221,9 +225,11 @@ class CollabModel:
     def _item_index(self): return _index(self.items)
     @cached_property
     def _title_index(self) -> dict:
-        "Row of each title; when two items share a title, the more rated one"
-        if self.titles is None: return {}
-        return {self.titles[r]: int(r) for r in np.argsort(self.item_counts, kind='stable') if self.items[r] != NA}
+        "Item rows of each title (two items can share one)"
+        rows = {}
+        for r, t in enumerate([] if self.titles is None else self.titles):
+            if self.items[r] != NA: rows.setdefault(t, []).append(r)
+        return rows
     @property
     def item_counts(self) -> np.ndarray:
         "Number of training ratings of each item row"
@@ -233,9 +239,11 @@ class CollabModel:
         "Row of `user` in the user table (the id as given or as text), or None when the model has not seen them"
         return _lookup(self._user_index, user)
     def item_row(self, item) -> int|None:
-        "Row of `item`, given as an id or a title, or None"
+        "Row of `item`, given as an id or a title that only one item has, or None"
         row = _lookup(self._item_index, item)
-        if row is None and isinstance(item, str): row = self._title_index.get(item.strip())
+        if row is None and isinstance(item, str):
+            rows = self._title_index.get(item.strip(), [])
+            if len(rows) == 1: row = rows[0]
         return row
     def trained_user(self, row:int|None) -> bool:
         "Whether user row `row` exists and had training ratings"
@@ -318,18 +326,24 @@ def recommend(model:CollabModel, # the recommender
     return res
 
 # %% ../nbs/11_recommend.ipynb #a495f3ec
+def printable(s) -> str:
+    "`s` as text, with control characters (terminal escapes, bidi overrides, new lines) shown as escapes instead of acted on"
+    return ''.join(c if c.isprintable() else repr(c)[1:-1] for c in str(s))
+
 def find_item(model:CollabModel, # the recommender
               item, # an item id or a title
               trained:bool=True, # also refuse an item without training ratings (its factors are meaningless)
              ) -> int: # the item's row
-    "Row of `item`, or a one-line ValueError with the closest titles when the model does not have it"
+    "Row of `item`, or a one-line ValueError: with the closest titles when the model does not have it, with the ids when two items share the title"
     row = model.item_row(item)
     if row is not None and trained and model.item_counts[row] == 0: raise ValueError(f'item {item!r} has no training ratings in the model')
     if row is not None: return row
+    shared = model._title_index.get(item.strip(), []) if isinstance(item, str) else []
+    if len(shared) > 1: raise ValueError(f'title {item!r} is ambiguous: items {", ".join(repr(model.items[r]) for r in shared)} share it; give the item id')
     names = [str(t) for t, c in zip(model.titles if model.titles is not None else model.items, model.item_counts) if c > 0]
     close = difflib.get_close_matches(str(item), names, n=5, cutoff=0.5)
     if not close: close = [t for t in names if str(item).casefold() in t.casefold()][:5]
-    hint = f'closest: {"; ".join(close)}' if close else 'no title is close to it'
+    hint = f'closest: {"; ".join(map(printable, close))}' if close else 'no title is close to it'
     raise ValueError(f'item {item!r} is not in the model ({hint})')
 
 # %% ../nbs/11_recommend.ipynb #2b3522e3
@@ -397,54 +411,86 @@ def fold_in(model:CollabModel, # a dot-product recommender
     return FoldedUser(vector, bias, rows, fit)
 
 # %% ../nbs/11_recommend.ipynb #8aa1a633
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
+WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE = 'model.safetensors', 'meta.json', 'checkpoint.safetensors'
+_HALF_WRITTEN = re.compile(r'\.(model\.safetensors|meta\.json|checkpoint\.safetensors)\.tmp-\d+') # what `write_file` leaves when killed
 
-def write_dir(dest:str|Path, # the directory to create or replace
-              write, # called with a new, empty directory to fill
-             ) -> Path: # `dest`
-    "Fill a temporary directory beside `dest` with `write`, then rename it to `dest`: `dest` is never seen half-written"
-    dest = Path(dest)
-    if dest.exists() and not dest.is_dir(): raise ValueError(f'{dest}: exists and is not a directory')
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    old = None
+def _is_checkpoint(fn:Path) -> bool:
     try:
-        write(tmp)
-        if dest.exists():
-            old = tmp.with_name(tmp.name.replace('.tmp-', '.old-'))
-            os.replace(dest, old)
-        try: os.replace(tmp, dest)
-        except BaseException:
-            if old is not None: os.replace(old, dest); old = None
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None: shutil.rmtree(old, ignore_errors=True)
-    return dest
+        with safe_open(str(fn), 'pt') as f: return 'collabnb_checkpoint' in (f.metadata() or {})
+    except Exception: return False
 
-def write_file(path:str|Path, # the file to create or replace
-               data:bytes, # its new content
-              ) -> Path: # `path`
-    "Write `data` to a temporary file beside `path`, flush it to disk, then rename it to `path`"
+def check_replaceable(path:str|Path, # where a model is about to be written
+                     ):
+    "A one-line ValueError unless `path` is absent, an empty directory, or a directory that holds only files collabnb wrote there, checked by their content"
     path = Path(path)
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    if not path.exists(): return
+    if not path.is_dir(): raise ValueError(f'{path}: exists and is not a directory')
+    names = sorted(p.name for p in path.iterdir())
+    foreign = [n for n in names if n not in (WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE) and not _HALF_WRITTEN.fullmatch(n)]
+    if foreign: raise ValueError(f'{path}: exists and is not a collabnb model directory (it holds {foreign[0]!r}); refusing to replace it')
+    if META_FILE in names:
+        try: meta = json.loads((path/META_FILE).read_bytes())
+        except (OSError, ValueError): meta = None
+        if not (isinstance(meta, dict) and meta.get('format') == 'collabnb-model'):
+            raise ValueError(f'{path}: its {META_FILE} is not a collabnb model description; refusing to replace it')
+    elif WEIGHTS_FILE in names: raise ValueError(f'{path}: holds {WEIGHTS_FILE} without {META_FILE}, which collabnb never leaves; refusing to replace it')
+    if CHECKPOINT_FILE in names and not _is_checkpoint(path/CHECKPOINT_FILE):
+        raise ValueError(f'{path}: its {CHECKPOINT_FILE} is not a collabnb checkpoint; refusing to replace it')
+
+def resolve_out(path:str|Path, # a model directory to write, as the user named it
+               ) -> Path: # the directory to write
+    "`path`, or the directory a symbolic link at `path` points to: a link is written through, never replaced"
+    path = Path(path)
+    if not path.is_symlink(): return path
+    target = Path(os.path.realpath(path))
+    if not target.exists(): raise ValueError(f'{path}: a symbolic link to {os.readlink(path)}, which does not exist; refusing to replace the link')
+    return target
+
+def _check_writable(dest:Path, name):
+    "Refuse a place where no model can be written (read-only or full file system) before any work is done"
     try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+        fd, probe = tempfile.mkstemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent) # named so that `recover_dir` removes it after a kill
+        try:
+            os.write(fd, bytes(1 << 16))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e: raise ValueError(f'{name}: cannot write there ({e.strerror})') from None
+
+def check_space(dest:Path, # the model directory about to be written
+                n_bytes:int, # about how many bytes the model and its checkpoint take
+                name=None, # what to call it in the message; None: `dest`
+               ):
+    "A one-line ValueError when the file system holding `dest` has less than `n_bytes` free"
+    free = shutil.disk_usage(dest.parent).free
+    if free < n_bytes: raise ValueError(f'{name or dest}: {free / 2**20:.1f} MiB free there, about {n_bytes / 2**20:.1f} MiB needed for the model and its checkpoint')
+
+@contextlib.contextmanager
+def model_writer(out:str|Path, # the model directory to write (`--out`)
+                 primary:bool=True, # False in the other processes of a `torchrun` group: only the first one checks, locks and writes
+                ):
+    "Get ready to write a model at `out` and yield the directory to write: follow a link, lock out other writers, undo what a killed run left, refuse what is not collabnb's or cannot be written"
+    dest = resolve_out(out)
+    if not primary:
+        yield dest
+        return
+    try: dest.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError: raise ValueError(f'{out}: cannot create its folder ({dest.parent} is not a directory)') from None
+    except OSError as e: raise ValueError(f'{out}: cannot create its folder ({e.strerror})') from None
+    with contextlib.ExitStack() as stack:
+        try: stack.enter_context(file_lock(dest.parent/f'.{dest.name}.lock', wait=False, what=out))
+        except OSError as e: raise ValueError(f'{out}: cannot write there ({e.strerror})') from None
+        recover_dir(dest)
+        check_replaceable(dest)
+        if dest.is_dir():
+            for p in dest.iterdir():
+                if _HALF_WRITTEN.fullmatch(p.name): p.unlink()
+        _check_writable(dest, out)
+        yield dest
 
 # %% ../nbs/11_recommend.ipynb #73e415af
 FORMAT_VERSION = 1 # bumped whenever meta.json or model.safetensors changes in a way an older collabnb cannot read
-WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE = 'model.safetensors', 'meta.json', 'checkpoint.safetensors'
 
 def _sha256(data:bytes) -> str: return hashlib.sha256(data).hexdigest()
 
@@ -458,22 +504,8 @@ def _json(meta:dict) -> str:
     "`meta` as JSON with one top-level key per line"
     return '{\n' + ',\n'.join(f'{json.dumps(k)}: {json.dumps(v, allow_nan=False)}' for k,v in meta.items()) + '\n}\n'
 
-def check_replaceable(path:str|Path, # where a model is about to be written
-                     ):
-    "A one-line ValueError unless `path` is absent, an empty directory, or a directory collabnb wrote (a model or a checkpoint)"
-    path = Path(path)
-    if not path.exists(): return
-    if not path.is_dir(): raise ValueError(f'{path}: exists and is not a directory')
-    names = {p.name for p in path.iterdir()}
-    if names and not names & {META_FILE, CHECKPOINT_FILE}:
-        raise ValueError(f'{path}: exists and is not a collabnb model directory; refusing to replace it')
-
-def save_model(model:CollabModel, # the recommender
-               path:str|Path, # directory to create, or to replace atomically
-               **info, # more facts to record in meta.json's `info`
-              ) -> Path: # `path`
-    "Save `model` as `path/model.safetensors` (tensors) and `path/meta.json` (everything else): nothing pickled"
-    check_replaceable(path)
+def _save(model:CollabModel, dest:Path, name, **info) -> Path:
+    "Write `model` into `dest`, which `model_writer` prepared"
     ts = _model_tensors(model)
     blob = tensors_to_bytes(ts)
     meta = dict(format='collabnb-model', format_version=FORMAT_VERSION, collabnb_version=__version__, arch=_plain(model.arch),
@@ -485,7 +517,16 @@ def save_model(model:CollabModel, # the recommender
     def write(tmp:Path):
         write_file(tmp/WEIGHTS_FILE, blob)
         write_file(tmp/META_FILE, _json(meta).encode())
-    return write_dir(path, write)
+    try: return write_dir(dest, write)
+    except OSError as e: raise ValueError(f'{name}: cannot save the model there ({e.strerror or e})') from None
+
+def save_model(model:CollabModel, # the recommender
+               path:str|Path, # directory to create, or to replace in one step (a link is written through)
+               **info, # more facts to record in meta.json's `info`
+              ) -> Path: # `path`
+    "Save `model` as `path/model.safetensors` (tensors) and `path/meta.json` (everything else): nothing pickled"
+    with model_writer(path) as dest: _save(model, dest, path, **info)
+    return Path(path)
 
 # %% ../nbs/11_recommend.ipynb #ed06a2c5
 def _read_meta(path:Path) -> dict:
@@ -495,48 +536,90 @@ def _read_meta(path:Path) -> dict:
         if (path/CHECKPOINT_FILE).is_file():
             raise ValueError(f'{path}: an unfinished training run (no {META_FILE} yet); finish it with `collabnb train ... --resume`')
         raise ValueError(f'{fn}: missing; {path} is not a collabnb model directory')
-    try: meta = json.loads(fn.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f'{fn}: not valid JSON ({e})') from None
+    try: meta = json.loads(fn.read_bytes())
+    except ValueError as e: raise ValueError(f'{fn}: not valid JSON ({str(e).splitlines()[0]})') from None
     if not isinstance(meta, dict) or meta.get('format') != 'collabnb-model': raise ValueError(f'{fn}: not a collabnb model description')
     v = meta.get('format_version')
-    if not isinstance(v, int): raise ValueError(f'{fn}: format_version {v!r} is not a version number')
+    if type(v) is not int or v < 1: raise ValueError(f'{fn}: format_version {v!r} is not a version number')
     if v > FORMAT_VERSION:
         raise ValueError(f'{fn}: format version {v} is newer than this collabnb ({__version__}) reads (up to {FORMAT_VERSION}); upgrade collabnb')
+    _check_meta_types(meta, fn)
     return meta
 
+def _is_id(x) -> bool: return isinstance(x, (str, int, float)) and not isinstance(x, bool)
+
+def _check_meta_types(meta:dict, fn:Path):
+    "A one-line ValueError naming `fn` unless every entry of `meta` has the type collabnb writes"
+    def need(ok, what):
+        if not ok: raise ValueError(f'{fn}: {what}')
+    arch = meta.get('arch')
+    need(isinstance(arch, dict) and isinstance(arch.get('name'), str) and isinstance(arch.get('kwargs', {}), dict),
+         'arch must be an object with a class name and a kwargs object')
+    y = (arch.get('kwargs') or {}).get('y_range')
+    need(y is None or (isinstance(y, list) and len(y) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in y)
+                       and y[0] < y[1]), f'y_range {y!r} must be two finite numbers, low before high')
+    w = meta.get('weights')
+    need(isinstance(w, dict) and type(w.get('bytes')) is int and isinstance(w.get('sha256'), str) and isinstance(w.get('tensors'), dict)
+         and all(isinstance(t, dict) and isinstance(t.get('shape'), list) for t in w['tensors'].values()),
+         'weights must give the size, sha256 and tensor shapes of the weights file')
+    for key in ('users', 'items'): need(isinstance(meta.get(key), list) and all(map(_is_id, meta[key])), f'{key} must be a list of ids')
+    t = meta.get('titles')
+    need(t is None or (isinstance(t, list) and all(isinstance(x, str) for x in t)), 'titles must be a list of text')
+    need(isinstance(meta.get('info', {}), dict), 'info must be an object')
+
 def _read_weights(path:Path, meta:dict) -> dict:
-    w, fn = meta.get('weights') or {}, path/WEIGHTS_FILE
+    w, fn = meta['weights'], path/WEIGHTS_FILE
     if not fn.is_file(): raise ValueError(f'{fn}: missing')
     blob = fn.read_bytes()
-    if len(blob) != w.get('bytes'): raise ValueError(f'{fn}: {len(blob):,} bytes where {META_FILE} says {w.get("bytes")}; truncated or replaced')
-    if _sha256(blob) != w.get('sha256'): raise ValueError(f'{fn}: sha256 differs from the one in {META_FILE}; the file was modified or corrupted')
+    if len(blob) != w['bytes']: raise ValueError(f'{fn}: {len(blob):,} bytes where {META_FILE} says {w["bytes"]}; truncated or replaced')
+    if _sha256(blob) != w['sha256']: raise ValueError(f'{fn}: sha256 differs from the one in {META_FILE}; the file was modified or corrupted')
     try: ts = tensors_from_bytes(blob)
-    except Exception as e: raise ValueError(f'{fn}: not a safetensors file ({str(e).splitlines()[0]})') from None
-    want = w.get('tensors') or {}
+    except Exception: raise ValueError(f'{fn}: not a safetensors file') from None
+    want = w['tensors']
     if set(ts) != set(want): raise ValueError(f'{fn}: tensors {sorted(set(ts) ^ set(want))[:3]} are in one of it and {META_FILE} but not the other')
     for k, v in ts.items():
-        if list(v.shape) != want[k].get('shape'): raise ValueError(f'{fn}: tensor {k} has shape {list(v.shape)} where {META_FILE} says {want[k].get("shape")}')
+        if list(v.shape) != want[k]['shape']: raise ValueError(f'{fn}: tensor {k} has shape {list(v.shape)} where {META_FILE} says {want[k]["shape"]}')
     return ts
+
+def _check_rows(fn:Path, ts:dict, n_users:int, n_items:int):
+    "A one-line ValueError unless the rated pairs and counts in `ts` fit `n_users` x `n_items`"
+    def need(ok, what):
+        if not ok: raise ValueError(f'{fn}: {what}')
+    indptr, indices, cu, ci = (ts.get(k) for k in ('rated.indptr', 'rated.indices', 'counts.user', 'counts.item'))
+    need(all(t is not None and t.ndim == 1 and not t.is_floating_point() and not t.is_complex() for t in (indptr, indices, cu, ci)),
+         'rated.indptr, rated.indices, counts.user and counts.item must be 1-d integer tensors')
+    need(len(indptr) == n_users + 1 and int(indptr[0]) == 0 and bool((indptr[1:] >= indptr[:-1]).all()) and int(indptr[-1]) == len(indices),
+         f'rated.indptr does not index {len(indices)} rated items of {n_users} users')
+    need(len(indices) == 0 or (int(indices.min()) >= 0 and int(indices.max()) < n_items), f'rated.indices holds rows outside 0..{n_items - 1}')
+    need((len(cu), len(ci)) == (n_users, n_items) and bool((cu >= 0).all()) and bool((ci >= 0).all()),
+         f'counts.user and counts.item must hold {n_users} and {n_items} counts >= 0')
 
 def load_model(path:str|Path, # a directory written by `save_model`
                device=None, # where to put the module; None: the CPU
               ) -> CollabModel:
-    "Load a recommender saved by `save_model`, after checking its files; nothing is unpickled"
+    "Load a recommender saved by `save_model`, after checking its files; nothing is unpickled, and nothing is allocated before the sizes in meta.json are checked against the tensors"
     path = Path(path)
     meta = _read_meta(path)
     ts = _read_weights(path, meta)
-    module = build_module(meta.get('arch'), str(path/META_FILE))
-    try: module.load_state_dict({k.removeprefix('module.'): v for k,v in ts.items() if k.startswith('module.')})
-    except RuntimeError: raise ValueError(f'{path/WEIGHTS_FILE}: its tensors do not fit a {meta["arch"]["name"]} of {meta["arch"].get("kwargs")}') from None
-    users, items = meta.get('users') or [], meta.get('items') or []
-    rated = ts['rated.indptr'].numpy(), ts['rated.indices'].numpy()
-    counts = ts['counts.user'].numpy(), ts['counts.item'].numpy()
+    fn, name = path/META_FILE, meta['arch']['name']
+    with torch.device('meta'): module = build_module(meta['arch'], str(fn)) # shapes only: a crafted size allocates nothing
+    params = {k.removeprefix('module.'): v for k,v in ts.items() if k.startswith('module.')}
+    shapes = {k: list(v.shape) for k,v in module.state_dict().items()}
+    if shapes != {k: list(v.shape) for k,v in params.items()}:
+        diff = sorted(k for k in set(shapes) | set(params) if shapes.get(k) != (list(params[k].shape) if k in params else None))
+        raise ValueError(f'{path/WEIGHTS_FILE}: its tensors do not fit a {name} of {meta["arch"].get("kwargs")} (first difference: {diff[0]})')
+    module = module.to_empty(device='cpu')
+    module.load_state_dict(params)
+    users, items = meta['users'], meta['items']
     t = dot_tables(module)
     n_rows = (t.user.shape[0], t.item.shape[0]) if t is not None else tuple(e.num_embeddings for e in module.embeds)
-    if (len(users), len(items)) != n_rows or len(rated[0]) != len(users) + 1 or (len(counts[0]), len(counts[1])) != n_rows:
-        raise ValueError(f'{path/META_FILE}: {len(users)} users and {len(items)} items, but the model has {n_rows[0]} and {n_rows[1]} rows')
+    if (len(users), len(items)) != n_rows:
+        raise ValueError(f'{fn}: {len(users)} users and {len(items)} items, but the model has {n_rows[0]} and {n_rows[1]} rows')
+    _check_rows(path/WEIGHTS_FILE, ts, *n_rows)
     titles = meta.get('titles')
-    if titles is not None and len(titles) != len(items): raise ValueError(f'{path/META_FILE}: {len(titles)} titles for {len(items)} items')
+    if titles is not None and len(titles) != len(items): raise ValueError(f'{fn}: {len(titles)} titles for {len(items)} items')
+    rated = ts['rated.indptr'].numpy().astype(np.int64), ts['rated.indices'].numpy().astype(np.int32)
+    counts = ts['counts.user'].numpy(), ts['counts.item'].numpy()
     return CollabModel(module.to(device or 'cpu'), users, items, titles, rated, counts, meta['arch'], meta.get('info') or {})
 
 # %% ../nbs/11_recommend.ipynb #9bb16dfa
@@ -593,17 +676,22 @@ class Checkpoint(Callback):
                  resume:tuple|None=None, # (tensors, state) from `read_checkpoint`
                  write:bool=True, # write checkpoints (with several processes, only rank 0 does)
                 ):
-        self.out, self.run, self.write = Path(out), run, write
+        self.out, self.run, self.write, self.error = Path(out), run, write, None
         self.tensors, self.state = resume if resume else ({}, dict(epoch=0, history=[]))
         self.start, self.history = self.state['epoch'], list(self.state['history'])
 
+    @staticmethod
+    def restore(learn:Learner, tensors:dict, state:dict):
+        "Put a checkpoint's weights, optimizer state and random generators back into `learn`"
+        _unwrap(learn.model).load_state_dict({k.removeprefix('model.'): v for k,v in tensors.items() if k.startswith('model.')})
+        _load_opt_state(learn.opt, tensors, state['opt'], _device(learn.model))
+        _set_rng_state(state['rng'], learn.dls, tensors['rng.torch'])
+
     def before_fit(self):
         if not self.start: return
-        _unwrap(self.learn.model).load_state_dict({k.removeprefix('model.'): v for k,v in self.tensors.items() if k.startswith('model.')})
-        _load_opt_state(self.learn.opt, self.tensors, self.state['opt'], _device(self.learn.model))
+        self.restore(self.learn, self.tensors, self.state)
         sl = self.learn.recorder.smooth_loss
         sl.count, sl.val = self.state['smooth_loss']['count'], torch.tensor(self.state['smooth_loss']['val'])
-        _set_rng_state(self.state['rng'], self.dls, self.tensors['rng.torch'])
 
     def before_epoch(self):
         if self.epoch < self.start:
@@ -622,8 +710,37 @@ class Checkpoint(Callback):
                      smooth_loss=dict(count=sl.count, val=float(sl.val)))
         tensors = {f'model.{k}': v.detach().cpu().contiguous().clone() for k,v in _unwrap(self.learn.model).state_dict().items()}
         tensors |= opt_tensors | {'rng.torch': torch.get_rng_state()}
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_file(self.out/CHECKPOINT_FILE, tensors_to_bytes(tensors, metadata=dict(collabnb_checkpoint=json.dumps(state))))
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_file(self.out/CHECKPOINT_FILE, tensors_to_bytes(tensors, metadata=dict(collabnb_checkpoint=json.dumps(state))))
+        except OSError as e: # a full disk: stop here, and let `train_model` say so in one line
+            self.error = e
+            raise CancelFitException
+
+def _check_checkpoint(fn:Path, # the checkpoint file, for messages
+                      ckpt:tuple, # (tensors, state) from `read_checkpoint`
+                      run:dict, # this run's hyperparameters and data fingerprint
+                      learn:Learner, # the new run's Learner: the checkpoint is restored into it as a test
+                     ):
+    "A one-line ValueError unless `ckpt` was made by this run (same data, same settings) and restores into `learn`"
+    tensors, st = ckpt
+    if not isinstance(st, dict): raise ValueError(f'{fn}: unreadable checkpoint (its state is not an object); train again without --resume')
+    if st.get('fingerprint') != run['fingerprint']: raise ValueError(f'{fn}: made from other training data; train without --resume to start over')
+    hyper = st.get('hyper') if isinstance(st.get('hyper'), dict) else {}
+    if hyper != run['hyper']:
+        diff = {k: hyper.get(k) for k,v in run['hyper'].items() if hyper.get(k) != v}
+        raise ValueError(f'{fn}: made with other settings {diff}; use the same ones, or train without --resume')
+    epoch, epochs = st.get('epoch'), run['hyper']['epochs']
+    if type(epoch) is not int or not 0 <= epoch <= epochs: raise ValueError(f'{fn}: epoch {epoch!r} is not one of 0..{epochs}; train again without --resume')
+    try:
+        learn.create_opt()
+        params = [p for p, *_ in learn.opt.all_params()]
+        for k, v in tensors.items():
+            if k.startswith('opt.') and tuple(v.shape) != tuple(params[int(k.split('.')[1])].shape): raise ValueError(f'{k} has shape {list(v.shape)}')
+        if epoch: Checkpoint.restore(learn, tensors, st)
+        float(st['smooth_loss']['val']), int(st['smooth_loss']['count']), list(st['history'])
+    except Exception as e:
+        raise ValueError(f'{fn}: unusable checkpoint ({type(e).__name__}: {str(e).strip().splitlines()[0][:100] if str(e).strip() else ""}); train again without --resume') from None
 
 # %% ../nbs/11_recommend.ipynb #78dbf59d
 MODEL_KINDS = {'dot': 'DotProduct', 'bias': 'DotProductBias', 'nn': 'EmbeddingNN', 'torch': 'BiasedMatrixFactorization'} # `train_model`'s names
@@ -673,6 +790,35 @@ def _check_number(name:str, v, whole:bool=False, zero:bool=False):
     if ok and whole: ok = float(v).is_integer()
     if not ok: raise ValueError(f'{name}={v!r}: must be a {"whole " if whole else ""}number {">= 0" if zero else "> 0"}')
 
+Y_RANGE = (0, 5.5) # fastbook's output range for 1-5 stars: a little above the top, so that 5 is reachable
+
+def _memory() -> int|None:
+    "Bytes of physical memory, or None where the system does not say"
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return None
+
+def check_fits(kind:str, # a key of `MODEL_KINDS`
+               n_users:int, n_items:int, # rows of the user and item tables
+               n_factors:int|None, # factors per row; None: the default
+              ):
+    "A one-line ValueError when the model's tables, with their gradients and Adam's two averages, cannot fit in memory"
+    if kind == 'nn' and n_factors is None: return # fastai's rule of thumb keeps the tables small
+    need, memory = 4 * 4 * (n_users + n_items) * ((n_factors or 50) + 1), _memory()
+    if memory is not None and need > memory:
+        raise ValueError(f'n_factors={n_factors}: {n_users:,} users and {n_items:,} items need about {need / 2**30:,.0f} GiB to train, '
+                         f'more than the {memory / 2**30:,.0f} GiB of memory here')
+
+def check_output_range(df:pd.DataFrame, # ratings
+                       y_range, # the model's output range, or None
+                       source:str='ratings', # what to call the data in the message
+                      ):
+    "A one-line ValueError when ratings fall outside the model's output range, which it could never predict"
+    if y_range is None: return
+    lo, hi = float(df.rating.min()), float(df.rating.max())
+    if lo < y_range[0] or hi > y_range[1]:
+        raise ValueError(f'{source}: ratings run from {lo:g} to {hi:g}, outside the model\'s output range ({y_range[0]:g}, {y_range[1]:g}); '
+                         'rescale them into it, or train --model torch, which has no output range')
+
 def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out)
                 model:str='bias', # 'dot' (DotProduct), 'bias' (DotProductBias), 'nn' (fastai's EmbeddingNN), 'torch' (BiasedMatrixFactorization)
                 n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
@@ -680,7 +826,7 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
                 lr:float=1e-2, # peak learning rate
                 wd:float=0.1, # weight decay
                 bs:int=2048, # batch size
-                y_range:tuple|None=(0, 5.5), # sigmoid range of the output, or None
+                y_range:tuple|None=Y_RANGE, # sigmoid range of the output, or None
                 out:str|Path|None=None, # model directory: a checkpoint after each epoch, then the model
                 resume:bool=False, # continue from the checkpoint in `out`
                 seed:int=42, # seeds the weights, the shuffling and the random split
@@ -691,41 +837,43 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
     "Train a recommender with fastai's `fit_one_cycle`, checkpointing every epoch into `out` and saving the result there"
     for name, v, whole in (('epochs', epochs, True), ('bs', bs, True), ('lr', lr, False)): _check_number(name, v, whole)
     _check_number('wd', wd, zero=True)
+    if n_factors is not None: _check_number('n_factors', n_factors, whole=True)
     if model not in MODEL_KINDS: raise ValueError(f'model {model!r}: expected one of {", ".join(MODEL_KINDS)}')
-    if out is not None: check_replaceable(out)
-    df = check_ratings(ratings, source).reset_index(drop=True)
-    if 'is_valid' not in df.columns:
-        from fastai.data.transforms import RandomSplitter
-        df['is_valid'] = np.isin(np.arange(len(df)), RandomSplitter(valid_pct=0.2, seed=seed)(range(len(df)))[1])
-    if df.is_valid.all() or not df.is_valid.any(): raise ValueError(f'{source}: needs both training and validation ratings')
     rank, world_size = rank_and_world()
-    if bs % world_size: raise ValueError(f'bs={bs}: does not split evenly between {world_size} processes')
-    set_seed(seed)
-    dls = fast_dls(df, bs=bs // world_size)
-    users, items = _plain(list(dls.classes['user'])), _plain(list(dls.classes['item']))
-    train = df[~df.is_valid]
-    module, arch = new_module(model, len(users), len(items), n_factors, y_range, float(train.rating.mean()))
-    hyper = dict(model=model, n_factors=n_factors, epochs=int(epochs), lr=lr, wd=wd, bs=int(bs), y_range=_plain(y_range), seed=seed)
-    run = dict(hyper=hyper, fingerprint=data_fingerprint(users, items, id_rows(train.user, users), id_rows(train.item, items), train.rating))
-    ckpt = read_checkpoint(out) if out is not None and resume else None
-    if resume and ckpt is None and rank == 0: print(f'{out}: no checkpoint to resume from; training from the first epoch')
-    if ckpt is not None:
-        fn, st = Path(out)/CHECKPOINT_FILE, ckpt[1]
-        if st.get('fingerprint') != run['fingerprint']: raise ValueError(f'{fn}: made from other training data; train without --resume to start over')
-        if st.get('hyper') != hyper:
-            diff = {k: st.get('hyper', {}).get(k) for k,v in hyper.items() if st.get('hyper', {}).get(k) != v}
-            raise ValueError(f'{fn}: made with other settings {diff}; use the same ones, or train without --resume')
-    learn = Learner(dls, module, loss_func=MSELossFlat(), metrics=AccumMetric(_rmse_metric, flatten=False), wd=wd)
-    if world_size > 1: learn.add_cb(DistributedFastCallback(seed))
-    if not bar or rank:
-        learn.remove_cb(ProgressCallback)
-        learn.logger = _text_table(learn) if rank == 0 else (lambda *a: None)
-    ck = Checkpoint(out, run, ckpt, write=rank == 0) if out is not None else None
-    learn.fit_one_cycle(epochs, lr, cbs=[c for c in [ck] if c] + list(cbs or []))
-    history = ck.history if ck is not None else [[i] + _plain(list(v)) for i, v in enumerate(learn.recorder.values)]
-    history = [dict(zip(['epoch', 'train_loss', 'valid_loss', 'valid_rmse', 'time'], h)) for h in history]
-    info = dict(hyperparameters=hyper, data=dict(source=source, fingerprint=run['fingerprint'], n_train=len(train), n_valid=len(df) - len(train)),
-                history=history, valid_rmse=history[-1]['valid_rmse'])
-    res = CollabModel.from_module(learn.model.cpu(), users, items, df, arch, **info)
-    if out is not None and rank == 0: save_model(res, out)
+    with model_writer(out, primary=rank == 0) if out is not None else contextlib.nullcontext() as dest:
+        df = check_ratings(ratings, source).reset_index(drop=True)
+        if 'is_valid' not in df.columns:
+            from fastai.data.transforms import RandomSplitter
+            df['is_valid'] = np.isin(np.arange(len(df)), RandomSplitter(valid_pct=0.2, seed=seed)(range(len(df)))[1])
+        if df.is_valid.all() or not df.is_valid.any(): raise ValueError(f'{source}: needs both training and validation ratings')
+        if bs % world_size: raise ValueError(f'bs={bs}: does not split evenly between {world_size} processes')
+        check_output_range(df, None if model == 'torch' else y_range, source)
+        set_seed(seed)
+        dls = fast_dls(df, bs=bs // world_size)
+        users, items = _plain(list(dls.classes['user'])), _plain(list(dls.classes['item']))
+        check_fits(model, len(users), len(items), n_factors)
+        train = df[~df.is_valid]
+        module, arch = new_module(model, len(users), len(items), n_factors, y_range, float(train.rating.mean()))
+        if dest is not None and rank == 0: # the model, a checkpoint with Adam's two averages, and the ids as JSON
+            check_space(dest, 4 * 4 * sum(p.numel() for p in module.parameters()) + 64 * (len(users) + len(items)), out)
+        hyper = dict(model=model, n_factors=n_factors, epochs=int(epochs), lr=lr, wd=wd, bs=int(bs), y_range=_plain(y_range), seed=seed)
+        run = dict(hyper=hyper, fingerprint=data_fingerprint(users, items, id_rows(train.user, users), id_rows(train.item, items), train.rating))
+        ckpt = read_checkpoint(dest) if dest is not None and resume else None
+        if resume and ckpt is None and rank == 0: print(f'{out}: no checkpoint to resume from; training from the first epoch')
+        learn = Learner(dls, module, loss_func=MSELossFlat(), metrics=AccumMetric(_rmse_metric, flatten=False), wd=wd)
+        if ckpt is not None: _check_checkpoint(Path(dest)/CHECKPOINT_FILE, ckpt, run, learn)
+        if world_size > 1: learn.add_cb(DistributedFastCallback(seed))
+        if not bar or rank:
+            learn.remove_cb(ProgressCallback)
+            learn.logger = _text_table(learn) if rank == 0 else (lambda *a: None)
+        ck = Checkpoint(dest, run, ckpt, write=rank == 0) if dest is not None else None
+        learn.fit_one_cycle(epochs, lr, cbs=[c for c in [ck] if c] + list(cbs or []))
+        if ck is not None and ck.error is not None:
+            raise ValueError(f'{out}: cannot write the checkpoint there ({ck.error.strerror or ck.error}); the model was not saved')
+        history = ck.history if ck is not None else [[i] + _plain(list(v)) for i, v in enumerate(learn.recorder.values)]
+        history = [dict(zip(['epoch', 'train_loss', 'valid_loss', 'valid_rmse', 'time'], h)) for h in history]
+        info = dict(hyperparameters=hyper, data=dict(source=source, fingerprint=run['fingerprint'], n_train=len(train), n_valid=len(df) - len(train)),
+                    history=history, valid_rmse=history[-1]['valid_rmse'])
+        res = CollabModel.from_module(learn.model.cpu(), users, items, df, arch, **info)
+        if dest is not None and rank == 0: _save(res, dest, out)
     return res
