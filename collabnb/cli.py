@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/cli.html.md"""
 
 # %% ../nbs/12_cli.ipynb #18aa2223
 from __future__ import annotations
-import argparse, importlib, json, math, os, sys, time, warnings
+import argparse, contextlib, importlib, json, math, os, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -332,7 +332,8 @@ def cmd_evaluate(args) -> int:
     from collabnb.metrics import evaluate
     from collabnb.recommend import load_model, data_fingerprint, id_rows
     model = load_model(args.model_dir)
-    df, source = load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep, args.titles)
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(): # a first run's download messages are not JSON
+        df, source = load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep, args.titles)
     fold = model_fold(model, df, source)
     if not ((fold.test.user >= 0) & (fold.test.item >= 0)).any():
         raise ValueError(f'{source}: no validation rating has a user and an item that {args.model_dir} knows; nothing to evaluate')
