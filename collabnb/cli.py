@@ -236,7 +236,8 @@ def cmd_train(args) -> int:
     "`collabnb train`; data-parallel when launched by `torchrun` on several processes"
     import torch.distributed as dist
     from collabnb.fast import init_distributed, rank0_first
-    from collabnb.recommend import train_model, model_writer, check_output_range, check_fits, Y_RANGE
+    from collabnb.store import model_writer
+    from collabnb.train import train_model, check_output_range, check_fits, Y_RANGE
     # taken before the data is read, so that a refusal does not wait on loading; held to the end, so that a second writer is refused
     with model_writer(args.out, primary=int(os.environ.get('RANK', '0')) == 0):
         rank, world_size = init_distributed()
@@ -261,8 +262,7 @@ def cmd_train(args) -> int:
 def _print_items(res:pd.DataFrame, as_json:bool, score:str):
     "A result table, or a JSON list of {item, title, score}"
     from collabnb.recommend import printable
-    note = res.attrs.get('note')
-    if note: note = printable(note)
+    note = printable(res.attrs['note']) if res.attrs.get('note') else None
     if as_json:
         if note: print(f'collabnb: note: {note}', file=sys.stderr)
         print(json.dumps([dict(item=i, title=t, score=float(s)) for i, t, s in zip(res['item'], res['title'], res[score])]))
@@ -273,14 +273,16 @@ def _print_items(res:pd.DataFrame, as_json:bool, score:str):
 
 def cmd_recommend(args) -> int:
     "`collabnb recommend`"
-    from collabnb.recommend import load_model, recommend
+    from collabnb.recommend import recommend
+    from collabnb.store import load_model
     res = recommend(load_model(args.model_dir), args.user, args.n, exclude_rated=not args.include_rated)
     _print_items(res, args.json, 'score')
     return 0
 
 def cmd_similar(args) -> int:
     "`collabnb similar`"
-    from collabnb.recommend import load_model, similar_items
+    from collabnb.recommend import similar_items
+    from collabnb.store import load_model
     _print_items(similar_items(load_model(args.model_dir), args.item, args.n, args.min_ratings), args.json, 'similarity')
     return 0
 
@@ -296,7 +298,8 @@ def read_new_ratings(path:str|Path) -> pd.DataFrame:
 
 def cmd_fold_in(args) -> int:
     "`collabnb fold-in`"
-    from collabnb.recommend import load_model, fold_in, recommend
+    from collabnb.recommend import fold_in, recommend
+    from collabnb.store import load_model
     model = load_model(args.model_dir)
     ratings = read_new_ratings(args.ratings)
     new = fold_in(model, ratings[['item', 'rating']], lam=args.lam)
@@ -330,7 +333,9 @@ def model_score_fn(model):
 def cmd_evaluate(args) -> int:
     "`collabnb evaluate`"
     from collabnb.metrics import evaluate
-    from collabnb.recommend import load_model, data_fingerprint, id_rows
+    from collabnb.recommend import id_rows
+    from collabnb.store import load_model
+    from collabnb.train import data_fingerprint
     model = load_model(args.model_dir)
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(): # a first run's download messages are not JSON
         df, source = load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep, args.titles)
