@@ -235,7 +235,7 @@ def _show_bar() -> bool:
 def cmd_train(args) -> int:
     "`collabnb train`; data-parallel when launched by `torchrun` on several processes"
     import torch.distributed as dist
-    from collabnb.fast import init_distributed, rank0_first
+    from collabnb.distributed import init_distributed, rank0_first
     from collabnb.store import model_writer
     from collabnb.train import train_model, check_output_range, check_fits, Y_RANGE
     # taken before the data is read, so that a refusal does not wait on loading; held to the end, so that a second writer is refused

@@ -25,7 +25,8 @@ from fastai.metrics import AccumMetric
 from fastai.torch_core import set_seed
 
 from .data import check_ratings, write_file
-from .fast import fast_dls, rank_and_world, DistributedFastCallback
+from .distributed import rank_and_world, DistributedFastCallback
+from .fast import fast_dls
 from .recommend import CollabModel, _device, _plain, build_module, id_rows
 from .store import CHECKPOINT_FILE, _save, check_space, model_writer
 
