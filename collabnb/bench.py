@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/benchmark.html.md"""
 
 # %% ../nbs/09_benchmark.ipynb #075e50cd
 from __future__ import annotations
-import argparse, json, os, sys, time, warnings
+import argparse, io, json, os, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from fastai.torch_core import set_seed
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
 from matplotlib.figure import Figure
 
+from .data import write_file
 from .fast import fastai_stock_dls
 from .metrics import Fold, load_fold, evaluate, model_scorer
 from .models import DotProduct, DotProductBias
@@ -315,17 +316,10 @@ def bench_table(results:list, # `run_bench` output
     return '\n'.join(lines)
 
 # %% ../nbs/09_benchmark.ipynb #cd1ce472
-def _write_atomic(path:Path, write):
-    "Call `write(tmp_path)`, then rename the temporary file to `path`"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+def _write(path:Path, data:bytes) -> Path:
+    "`data` written whole to `path` by the project's one atomic writer, folders created as needed"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_file(path, data)
 
 def write_bench_json(results:list, # `run_bench` output
                      path:Path, # where to write
@@ -333,7 +327,7 @@ def write_bench_json(results:list, # `run_bench` output
     "Write the results as a JSON list of objects (name, fold, rmse, mae, ndcg10, fit_seconds)"
     keys = ('name', 'fold', 'rmse', 'mae', 'ndcg10', 'fit_seconds')
     text = json.dumps([{k: r[k] for k in keys} for r in results], indent=1)
-    return _write_atomic(path, lambda tmp: Path(tmp).write_text(text + '\n'))
+    return _write(path, (text + '\n').encode())
 
 # %% ../nbs/09_benchmark.ipynb #e654f74f
 def plot_bench(results:list, # `run_bench` output
@@ -358,7 +352,9 @@ def save_bench_plot(results:list, # `run_bench` output
                     path:Path, # PNG file to write
                    ) -> Path:
     "Write `plot_bench(results)` as a PNG"
-    return _write_atomic(path, lambda tmp: plot_bench(results).savefig(tmp, format='png', dpi=120))
+    png = io.BytesIO()
+    plot_bench(results).savefig(png, format='png', dpi=120)
+    return _write(path, png.getvalue())
 
 # %% ../nbs/09_benchmark.ipynb #a3015afc
 def _fold_list(text:str) -> list:

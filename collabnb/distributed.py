@@ -18,7 +18,7 @@ from fastai.callback.core import Callback
 from fastai.collab import collab_learner
 from fastai.torch_core import set_seed, to_cpu
 
-from .data import load_ratings
+from .data import load_ratings, write_file
 from .fast import TensorCollabDL, fast_dls
 
 # %% auto #0
@@ -93,12 +93,6 @@ def rank0_first(f): # a function of no arguments
     if world_size > 1 and not rank: dist.barrier()
     return res
 
-def _write_json(obj, path:str|Path):
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
 # %% ../nbs/10c_distributed.ipynb #4e49ff64
 def train_ddp(df:pd.DataFrame, # ratings as for `fast_dls` (user, item, rating, optionally is_valid)
               bs:int=2048, # global batch size, split evenly between processes
@@ -123,8 +117,8 @@ def train_ddp(df:pd.DataFrame, # ratings as for `fast_dls` (user, item, rating, 
     if rank == 0:
         if not quiet: print(f'validation RMSE: {rmse:.4f}')
         if json_path is not None:
-            _write_json(dict(rmse=rmse, fit_seconds=secs, world_size=world_size, bs=bs, lr=lr, epochs=epochs, wd=wd,
-                             n_factors=n_factors, seed=seed), json_path)
+            write_file(json_path, json.dumps(dict(rmse=rmse, fit_seconds=secs, world_size=world_size, bs=bs, lr=lr, epochs=epochs, wd=wd,
+                                                  n_factors=n_factors, seed=seed), indent=1).encode())
     return learn, rmse
 
 # %% ../nbs/10c_distributed.ipynb #163fed16
