@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #170f7990
 from __future__ import annotations
-import codecs, contextlib, ctypes, errno, hashlib, io, os, re, shutil, subprocess, sys, tempfile, zipfile
+import codecs, contextlib, ctypes, errno, functools, hashlib, io, os, re, shutil, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -253,6 +253,11 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
 def text_encoding(path:str|Path, # a text file
                  ) -> str: # 'utf-8-sig' or 'latin-1'
     "How to read `path`: as UTF-8 (with or without a byte-order mark) when it is valid UTF-8, else as latin-1 (GroupLens's u.item is latin-1)"
+    st = os.stat(path) # the answer is kept per file version: a command reads one ratings file several times
+    return _encoding_of(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+@functools.lru_cache(maxsize=64)
+def _encoding_of(path:str, size:int, mtime_ns:int) -> str:
     decoder = codecs.getincrementaldecoder('utf-8')()
     with open(path, 'rb') as f:
         try:

@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save as tensors_to_bytes, load as tensors_from_bytes
 
 from . import __version__
-from .data import file_lock, recover_dir, write_dir, write_file
+from .data import _held, file_lock, recover_dir, write_dir, write_file
 from .recommend import CollabModel, _plain, build_module, dot_tables
 
 # %% auto #0
@@ -84,14 +84,15 @@ def model_writer(out:str|Path, # the model directory to write (`--out`)
                 ):
     "Get ready to write a model at `out` and yield the directory to write: follow a link, lock out other writers, undo what a killed run left, refuse what is not collabnb's or cannot be written"
     dest = resolve_out(out)
-    if not primary:
+    lock = dest.parent/f'.{dest.name}.lock'
+    if not primary or os.path.abspath(lock) in _held: # another process writes, or this one already checked and holds `out`
         yield dest
         return
     try: dest.parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError: raise ValueError(f'{out}: cannot create its folder ({dest.parent} is not a directory)') from None
     except OSError as e: raise ValueError(f'{out}: cannot create its folder ({e.strerror})') from None
     with contextlib.ExitStack() as stack:
-        try: stack.enter_context(file_lock(dest.parent/f'.{dest.name}.lock', wait=False, what=out))
+        try: stack.enter_context(file_lock(lock, wait=False, what=out))
         except OSError as e: raise ValueError(f'{out}: cannot write there ({e.strerror})') from None
         recover_dir(dest)
         check_replaceable(dest)
