@@ -15,8 +15,7 @@ import pandas as pd
 # %% auto #0
 __all__ = ['COLUMN_NAMES', 'SPLITS', 'MAX_SYNTHETIC', 'DELEGATED', 'find_columns', 'check_id_collisions', 'load_data',
            'UsageError', 'Parser', 'positive_int', 'positive_float', 'one_of', 'non_negative_float', 'make_parser',
-           'cmd_train', 'cmd_recommend', 'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'model_fold',
-           'model_score_fn', 'cmd_evaluate', 'main']
+           'cmd_train', 'cmd_recommend', 'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'main']
 
 # %% ../nbs/12_cli.ipynb #5cd08e80
 COLUMN_NAMES = dict( # names recognised in a header line, in order of preference (compared without case)
@@ -95,10 +94,9 @@ def load_data(data:str, # 'ml-100k', 'synthetic:N' or the path of a ratings file
              ) -> tuple: # (ratings: user, item, rating, title?, is_valid; a name for the source)
     "Ratings for `--data`, split into training and validation rows"
     if split not in SPLITS: raise ValueError(f'--split {split}: expected one of {", ".join(SPLITS)}')
-    from fastai.data.transforms import RandomSplitter
-    from collabnb.data import load_ratings, read_ratings, check_duplicates
-    def random_split(df):
-        df['is_valid'] = np.isin(np.arange(len(df)), RandomSplitter(valid_pct=0.2, seed=seed)(range(len(df)))[1])
+    from collabnb.data import load_ratings, random_split, read_ratings, check_duplicates
+    def hold_out(df):
+        df['is_valid'] = random_split(len(df), 0.2, seed)
         return df
     if data == 'ml-100k': return load_ratings(split, item='id'), f'ml-100k {split}'
     if split != 'random': raise ValueError(f'--split {split}: the canonical folds exist for --data ml-100k only; use --split random')
@@ -107,9 +105,9 @@ def load_data(data:str, # 'ml-100k', 'synthetic:N' or the path of a ratings file
         except ValueError: raise ValueError(f'--data {data}: expected synthetic:N with N a number of ratings, e.g. synthetic:1e6') from None
         if not (math.isfinite(n) and 1 <= n <= MAX_SYNTHETIC): raise ValueError(f'--data {data}: N must be a number of ratings from 1 to {MAX_SYNTHETIC:,}')
         n = int(n)
-        from collabnb.fast import synthetic_ratings
+        from collabnb.scale import synthetic_ratings
         df, floor = synthetic_ratings(max(10, n // 100), max(10, n // 400), n, seed=seed) # MovieLens-like: 100 ratings per user
-        return random_split(df), f'synthetic:{n} (noise floor RMSE {floor:.4f})'
+        return hold_out(df), f'synthetic:{n} (noise floor RMSE {floor:.4f})'
     path = Path(data)
     u, i, r, sep = find_columns(path, sep, user_col, item_col, rating_col)
     df = read_ratings(path, u, i, r, sep)
@@ -119,7 +117,7 @@ def load_data(data:str, # 'ml-100k', 'synthetic:N' or the path of a ratings file
         found = _read_titles(Path(titles) if titles else path.parent/'movies.csv', i)
         if titles and found is None: raise ValueError(f'{titles}: expected a CSV with columns {i!r} and title')
         if found is not None: df['title'] = df['item'].map(found).fillna(df['item'].astype(str))
-    return random_split(df.reset_index(drop=True)), path.name
+    return hold_out(df.reset_index(drop=True)), path.name
 
 # %% ../nbs/12_cli.ipynb #2895fb00
 class UsageError(Exception):
@@ -165,6 +163,7 @@ DELEGATED = { # command: (module, function taking argv, help line)
 def make_parser() -> Parser:
     "The `collabnb` argument parser, one subcommand per operation"
     from collabnb import __version__
+    from collabnb.registry import MODELS
     p = Parser(prog='collabnb', description='Collaborative filtering with fastai: train, evaluate, recommend.')
     p.add_argument('--version', action='version', version=f'collabnb {__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
@@ -182,8 +181,8 @@ def make_parser() -> Parser:
 
     q = sub.add_parser('train', help='train a model and save it to a directory', description='Train a model with fastai and save it.')
     data_args(q)
-    q.add_argument('--model', default='bias', type=one_of('dot', 'bias', 'nn', 'torch'), metavar='{dot,bias,nn,torch}',
-                   help='dot: DotProduct, bias: DotProductBias, nn: fastai\'s EmbeddingNN, torch: BiasedMatrixFactorization (default: bias)')
+    q.add_argument('--model', default='bias', type=one_of(*MODELS), metavar='{' + ','.join(MODELS) + '}',
+                   help=', '.join(f'{m.name}: {m.class_name}' for m in MODELS.values()) + ' (default: bias)')
     q.add_argument('--factors', type=positive_int, help='factors per user and item (default: 50; nn: fastai\'s rule of thumb)')
     q.add_argument('--epochs', type=positive_int, default=5, help='epochs (default: 5)')
     q.add_argument('--lr', type=positive_float, default=1e-2, help='peak learning rate of the one-cycle schedule (default: 0.01)')
@@ -237,7 +236,7 @@ def cmd_train(args) -> int:
     import torch.distributed as dist
     from collabnb.distributed import init_distributed, rank0_first
     from collabnb.store import model_writer
-    from collabnb.train import train_model, check_output_range, check_fits, Y_RANGE
+    from collabnb.train import train_model, check_output_range, check_fits, has_range, Y_RANGE
     # taken before the data is read, so that a refusal does not wait on loading; held to the end, so that a second writer is refused
     with model_writer(args.out, primary=int(os.environ.get('RANK', '0')) == 0):
         rank, world_size = init_distributed()
@@ -245,7 +244,7 @@ def cmd_train(args) -> int:
             df, source = rank0_first(lambda: load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep,
                                                         args.titles, args.seed))
             n_valid = int(df.is_valid.sum())
-            check_output_range(df, None if args.model == 'torch' else Y_RANGE, source) # refused before anything is printed
+            check_output_range(df, Y_RANGE if has_range(args.model) else None, source) # refused before anything is printed
             check_fits(args.model, df.user.nunique() + 1, df.item.nunique() + 1, args.factors)
             if rank == 0:
                 print(f'{source}: {len(df) - n_valid:,} training and {n_valid:,} validation ratings, {df.user.nunique():,} users, '
@@ -263,6 +262,7 @@ def _print_items(res:pd.DataFrame, as_json:bool, score:str):
     "A result table, or a JSON list of {item, title, score}"
     from collabnb.recommend import printable
     note = printable(res.attrs['note']) if res.attrs.get('note') else None
+    res = res[['item', 'title', score]]
     if as_json:
         if note: print(f'collabnb: note: {note}', file=sys.stderr)
         print(json.dumps([dict(item=i, title=t, score=float(s)) for i, t, s in zip(res['item'], res['title'], res[score])]))
@@ -273,17 +273,15 @@ def _print_items(res:pd.DataFrame, as_json:bool, score:str):
 
 def cmd_recommend(args) -> int:
     "`collabnb recommend`"
-    from collabnb.recommend import recommend
-    from collabnb.store import load_model
-    res = recommend(load_model(args.model_dir), args.user, args.n, exclude_rated=not args.include_rated)
+    from collabnb.recommend import Recommender
+    res = Recommender.load(args.model_dir).recommend(args.user, args.n, exclude_rated=not args.include_rated)
     _print_items(res, args.json, 'score')
     return 0
 
 def cmd_similar(args) -> int:
     "`collabnb similar`"
-    from collabnb.recommend import similar_items
-    from collabnb.store import load_model
-    _print_items(similar_items(load_model(args.model_dir), args.item, args.n, args.min_ratings), args.json, 'similarity')
+    from collabnb.recommend import Recommender
+    _print_items(Recommender.load(args.model_dir).similar_items(args.item, args.n, args.min_ratings), args.json, 'similarity')
     return 0
 
 def read_new_ratings(path:str|Path) -> pd.DataFrame:
@@ -298,60 +296,34 @@ def read_new_ratings(path:str|Path) -> pd.DataFrame:
 
 def cmd_fold_in(args) -> int:
     "`collabnb fold-in`"
-    from collabnb.recommend import fold_in, recommend
-    from collabnb.store import load_model
-    model = load_model(args.model_dir)
+    from collabnb.recommend import Recommender
+    rec = Recommender.load(args.model_dir)
     ratings = read_new_ratings(args.ratings)
-    new = fold_in(model, ratings[['item', 'rating']], lam=args.lam)
+    new = rec.fold_in(ratings[['item', 'rating']], lam=args.lam)
     if not args.json: print(f'folded in from {len(new.rated)} ratings (RMSE on them {new.fit_rmse:.3f})')
-    _print_items(recommend(model, new, args.n), args.json, 'score')
+    _print_items(rec.recommend(new, args.n), args.json, 'score')
     return 0
 
 # %% ../nbs/12_cli.ipynb #979b43e5
-def model_fold(model, df:pd.DataFrame, name:str):
-    "A `collabnb.metrics.Fold` of `df`'s training and validation rows, coded by `model`'s vocabularies"
-    from collabnb.metrics import Fold
-    from collabnb.recommend import id_rows
-    def coded(part):
-        return pd.DataFrame(dict(user=id_rows(part.user, model.users), item=id_rows(part.item, model.items), rating=part.rating.to_numpy(np.float32)))
-    train, test = coded(df[~df.is_valid]), coded(df[df.is_valid])
-    return Fold(name, train[(train.user >= 0) & (train.item >= 0)].reset_index(drop=True), test, model.users, model.items)
-
-def model_score_fn(model):
-    "A score function (user rows -> ratings of every item row) for `collabnb.metrics`, with the '#na#' rows never chosen"
-    import torch
-    from collabnb.metrics import model_scorer
-    from collabnb.recommend import NA
-    score = model_scorer(model.module, len(model.items))
-    na = torch.tensor([i == NA for i in model.items])
-    def fn(users):
-        s = score(users)
-        s[:, na] = -torch.inf
-        return s
-    return fn
-
 def cmd_evaluate(args) -> int:
     "`collabnb evaluate`"
-    from collabnb.metrics import evaluate
-    from collabnb.recommend import id_rows
-    from collabnb.store import load_model
-    from collabnb.train import data_fingerprint
-    model = load_model(args.model_dir)
+    from collabnb.recommend import Recommender
+    from collabnb.vocab import data_fingerprint, id_rows
+    rec = Recommender.load(args.model_dir)
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(): # a first run's download messages are not JSON
         df, source = load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep, args.titles)
-    fold = model_fold(model, df, source)
-    if not ((fold.test.user >= 0) & (fold.test.item >= 0)).any():
-        raise ValueError(f'{source}: no validation rating has a user and an item that {args.model_dir} knows; nothing to evaluate')
+    test = df[df.is_valid]
+    known = (id_rows(test.user, rec.users) >= 0) & (id_rows(test.item, rec.items) >= 0)
+    if not known.any(): raise ValueError(f'{source}: no validation rating has a user and an item that {args.model_dir} knows; nothing to evaluate')
     train = df[~df.is_valid]
-    fp = data_fingerprint(model.users, model.items, id_rows(train.user, model.users), id_rows(train.item, model.items), train.rating)
-    if fp != model.info.get('data', {}).get('fingerprint'):
+    fp = data_fingerprint(rec.users, rec.items, id_rows(train.user, rec.users), id_rows(train.item, rec.items), train.rating)
+    if fp != rec.info.get('data', {}).get('fingerprint'):
         print(f'collabnb: note: {args.model_dir} was not trained on the training rows of {source}; '
               'if it saw these validation ratings, the numbers are optimistic', file=sys.stderr)
-    m = evaluate(model_score_fn(model), fold, k=args.k)
-    unknown = int(((fold.test.user < 0) | (fold.test.item < 0)).sum())
+    m = rec.evaluate(df, k=args.k)
     if args.json: print(json.dumps({k: round(float(v), 6) for k,v in m.items()}))
     else:
-        print(f'{source}: {len(fold.test):,} validation ratings ({unknown:,} with a user or item the model does not know)')
+        print(f'{source}: {len(test):,} validation ratings ({int((~known).sum()):,} with a user or item the model does not know)')
         print('  '.join(f'{k}: {float(v):.4f}' for k,v in m.items()))
     return 0
 

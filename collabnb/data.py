@@ -11,24 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fastai.data.external import URLs, untar_data, fastai_path
-from fastai.collab import TabularCollab
-from fastai.tabular.core import Categorify, TabDataLoader
-from fastai.tabular.data import TabularDataLoaders
-from fastai.data.block import TransformBlock
-from fastai.data.transforms import RandomSplitter
+from fastcore.xtras import Config
 
 # %% auto #0
 __all__ = ['ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'ML100K_LINES', 'canonical_folds', 'Locked', 'file_lock',
-           'write_file', 'write_dir', 'recover_dir', 'write_ml100k', 'ml100k_complete', 'movielens_100k',
-           'text_encoding', 'check_ratings', 'check_duplicates', 'read_ratings', 'ml100k_titles', 'load_ratings',
-           'collab_dls', 'encode_ids']
-
-# %% ../nbs/00_data.ipynb #e701316c
-ML100K_WHEEL = 'recbole==1.2.1'
-ML100K_WHEEL_SHA256 = '9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407'
-ML100K_GENRES = ['unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime', 'Documentary', 'Drama',
-                 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western']
+           'write_file', 'write_dir', 'recover_dir', 'write_ml100k', 'data_dir', 'ml100k_complete', 'movielens_100k',
+           'text_encoding', 'check_ratings', 'check_duplicates', 'read_ratings', 'ml100k_titles', 'random_split',
+           'load_ratings', 'collab_dls', 'encode_ids']
 
 # %% ../nbs/00_data.ipynb #bf807d8b
 def canonical_folds(ratings:pd.DataFrame, # u.data as read: user, item, rating, timestamp, in file order
@@ -172,6 +161,11 @@ def recover_dir(dest:str|Path, # a directory that `write_dir` writes
     return dest
 
 # %% ../nbs/00_data.ipynb #2bc6a850
+ML100K_WHEEL = 'recbole==1.2.1'
+ML100K_WHEEL_SHA256 = '9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407'
+ML100K_GENRES = ['unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime', 'Documentary', 'Drama',
+                 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western']
+
 def _read_recbole(zf:zipfile.ZipFile, name:str) -> pd.DataFrame:
     df = pd.read_csv(io.BytesIO(zf.read(f'recbole/dataset_example/ml-100k/ml-100k.{name}')), sep='\t', dtype=str, keep_default_na=False)
     df.columns = [c.split(':')[0] for c in df.columns]
@@ -205,6 +199,11 @@ def write_ml100k(wheel:Path, # the RecBole 1.2.1 wheel
     return write_dir(dest, write)
 
 # %% ../nbs/00_data.ipynb #b89a56da
+def data_dir() -> Path:
+    "fastai's data cache, `~/.fastai/data` or `$FASTAI_HOME/data`: the folder of `config.ini`'s `data` entry, read as fastai reads it"
+    return Config(Path(os.getenv('FASTAI_HOME', '~/.fastai')), 'config.ini',
+                  create=dict(data='data', archive='archive', storage='tmp', model='models')).path('data')
+
 ML100K_LINES = {'u.data': 100_000, 'u.item': 1682, 'u.user': 943, **{f'u{i}.{s}': n for i in range(1, 6) for s, n in (('base', 80_000), ('test', 20_000))}}
 
 def ml100k_complete(path:Path, # a folder that should hold MovieLens-100K
@@ -227,7 +226,7 @@ def _download_wheel(to:Path) -> Path:
 def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings from the package index
                   ) -> Path: # the `ml-100k` folder in the fastai cache
     "Folder of MovieLens-100K, downloaded from GroupLens by `untar_data` or, failing that, rebuilt from the RecBole wheel"
-    dest = fastai_path('data')/'ml-100k'
+    dest = data_dir()/'ml-100k'
     if ml100k_complete(dest): return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(dest.parent/'.ml-100k.lock'): # several processes may ask at once: one builds, the others wait and find it built
@@ -237,6 +236,7 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
             print(f'MovieLens-100K: {dest} is incomplete; building it again')
             shutil.rmtree(dest) # `untar_data` would return it as it is
         if not offline:
+            from fastai.data.external import URLs, untar_data
             try:
                 path = untar_data(URLs.ML_100k) # unpacks into `dest`; the lock keeps others out, and a kill leaves it incomplete, so rebuilt
                 if not ml100k_complete(path): raise OSError(f'{path}: incomplete after unpacking')
@@ -338,6 +338,14 @@ def ml100k_titles(path:Path|None=None, # the ml-100k folder; None: `movielens_10
     return items.set_index('item').title
 
 # %% ../nbs/00_data.ipynb #ab76a351
+def random_split(n:int, # number of ratings
+                 valid_pct:float=0.2, # share of them held out for validation
+                 seed:int|None=42, # seed of the draw
+                ) -> np.ndarray: # bool (n,): True marks a validation rating
+    "The seeded random split every part of collabnb draws: fastai's `RandomSplitter`, as fastbook splits, as a mask over the rows"
+    from fastai.data.transforms import RandomSplitter
+    return np.isin(np.arange(n), RandomSplitter(valid_pct=valid_pct, seed=seed)(range(n))[1])
+
 def load_ratings(split:str|None=None, # None (all ratings), 'random' (fastbook's 20%) or a canonical fold 'u1'..'u5'
                  item:str='title', # 'title' or 'id': what the `item` column holds
                  valid_pct:float=0.2, # share of validation ratings for `split='random'`
@@ -351,8 +359,7 @@ def load_ratings(split:str|None=None, # None (all ratings), 'random' (fastbook's
     if split is None or split == 'random':
         df = read_ratings(path/'u.data', 0, 1, 2).set_axis(cols, axis=1)
         if split == 'random':
-            valid = RandomSplitter(valid_pct=valid_pct, seed=seed)(range(len(df)))[1]
-            df['is_valid'] = np.isin(np.arange(len(df)), valid)
+            df['is_valid'] = random_split(len(df), valid_pct, seed)
     elif split in [f'u{i}' for i in range(1, 6)]:
         base, test = (read_ratings(path/f'{split}.{s}', 0, 1, 2).set_axis(cols, axis=1) for s in ('base', 'test'))
         df = pd.concat([base.assign(is_valid=False), test.assign(is_valid=True)], ignore_index=True)
@@ -366,10 +373,11 @@ def collab_dls(df:pd.DataFrame, # ratings with `user`, `item`, `rating`, and opt
                bs:int=64, # batch size
                valid_pct:float=0.2, # random validation share, used only when `df` has no `is_valid`
                seed:int|None=42, # seed of that random split
-               dl_type=TabDataLoader, # training loader class: each rating once per epoch, shuffled
+               dl_type=None, # training loader class; None: fastai's `TabDataLoader` (each rating once per epoch, shuffled)
                **kwargs, # passed on to `TabularPandas.dataloaders` (`device`, `shuffle`, ...)
-              ) -> TabularDataLoaders:
+              ): # fastai `TabularDataLoaders`
     "fastai `DataLoaders` for collaborative filtering over `df`, split by its `is_valid` column, vocabularies from the training rows"
+    from fastai.collab import TabularCollab, Categorify, TabDataLoader, TransformBlock, RandomSplitter # fastai.collab re-exports them
     df = check_ratings(df, 'DataFrame')
     if 'is_valid' in df.columns:
         valid = df['is_valid'].to_numpy()
@@ -377,7 +385,7 @@ def collab_dls(df:pd.DataFrame, # ratings with `user`, `item`, `rating`, and opt
     else: splits = RandomSplitter(valid_pct=valid_pct, seed=seed)(range(len(df)))
     to = TabularCollab(df[['user', 'item', 'rating']], [Categorify], ['user', 'item'], y_names=['rating'],
                        y_block=TransformBlock(), splits=splits, reduce_memory=False)
-    return to.dataloaders(bs=bs, dl_type=dl_type, **kwargs)
+    return to.dataloaders(bs=bs, dl_type=dl_type or TabDataLoader, **kwargs)
 
 # %% ../nbs/00_data.ipynb #7765026d
 def encode_ids(values, # ids: numbers or strings

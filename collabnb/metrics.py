@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from fastai.torch_core import set_seed
 
 from .data import load_ratings, encode_ids
 
@@ -216,6 +215,7 @@ def fit_and_evaluate(fit_fn, # (train DataFrame, n_users, n_items) -> score func
                      **kwargs, # passed on to `evaluate` (threshold, candidates)
                     ) -> dict: # `evaluate`'s metrics plus fit_seconds
     "Fit on `fold.train` (timed), then evaluate on `fold.test`"
+    from fastai.torch_core import set_seed # fitting is fastai work; scoring a model is not
     set_seed(seed)
     start = time.perf_counter()
     score_fn = fit_fn(fold.train, fold.n_users, fold.n_items)

@@ -10,13 +10,14 @@ import contextlib, hashlib, json, math, os, re, shutil, tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors import safe_open
-from safetensors.torch import save as tensors_to_bytes, load as tensors_from_bytes
+from safetensors.numpy import save as arrays_to_bytes, load as arrays_from_bytes
 
 from . import __version__
 from .data import _held, file_lock, recover_dir, write_dir, write_file
-from .recommend import CollabModel, _plain, build_module, dot_tables
+from .vocab import _plain
+from .registry import build_module, check_sizes, dot_tables, model_kind
+from .recommend import Recommender
 
 # %% auto #0
 __all__ = ['WEIGHTS_FILE', 'META_FILE', 'CHECKPOINT_FILE', 'FORMAT_VERSION', 'check_replaceable', 'resolve_out', 'check_space',
@@ -28,7 +29,7 @@ _HALF_WRITTEN = re.compile(r'\.(model\.safetensors|meta\.json|checkpoint\.safete
 
 def _is_checkpoint(fn:Path) -> bool:
     try:
-        with safe_open(str(fn), 'pt') as f: return 'collabnb_checkpoint' in (f.metadata() or {})
+        with safe_open(str(fn), 'np') as f: return 'collabnb_checkpoint' in (f.metadata() or {})
     except Exception: return False
 
 def check_replaceable(path:str|Path, # where a model is about to be written
@@ -107,24 +108,24 @@ FORMAT_VERSION = 1 # bumped whenever meta.json or model.safetensors changes in a
 
 def _sha256(data:bytes) -> str: return hashlib.sha256(data).hexdigest()
 
-def _model_tensors(model:CollabModel) -> dict:
-    ts = {f'module.{k}': v.detach().cpu().contiguous().clone() for k,v in model.module.state_dict().items()}
-    ts['rated.indptr'], ts['rated.indices'] = (torch.from_numpy(np.ascontiguousarray(a)) for a in model.rated)
-    ts['counts.user'], ts['counts.item'] = (torch.from_numpy(np.ascontiguousarray(c, dtype=np.int32)) for c in model.counts)
+def _model_arrays(model:Recommender) -> dict:
+    ts = {f'module.{k}': np.require(v, requirements='C') for k,v in model.weights.items()} # keeps 0-d arrays 0-d, as `np.ascontiguousarray` would not
+    ts['rated.indptr'], ts['rated.indices'] = (np.ascontiguousarray(a) for a in model.rated)
+    ts['counts.user'], ts['counts.item'] = (np.ascontiguousarray(c, dtype=np.int32) for c in model.counts)
     return ts
 
 def _json(meta:dict) -> str:
     "`meta` as JSON with one top-level key per line"
     return '{\n' + ',\n'.join(f'{json.dumps(k)}: {json.dumps(v, allow_nan=False)}' for k,v in meta.items()) + '\n}\n'
 
-def _save(model:CollabModel, dest:Path, name, **info) -> Path:
+def _save(model:Recommender, dest:Path, name, **info) -> Path:
     "Write `model` into `dest`, which `model_writer` prepared"
-    ts = _model_tensors(model)
-    blob = tensors_to_bytes(ts)
+    ts = _model_arrays(model)
+    blob = arrays_to_bytes(ts)
     meta = dict(format='collabnb-model', format_version=FORMAT_VERSION, collabnb_version=__version__, arch=_plain(model.arch),
                 y_range=_plain((model.arch.get('kwargs') or {}).get('y_range')),
                 weights=dict(file=WEIGHTS_FILE, bytes=len(blob), sha256=_sha256(blob),
-                             tensors={k: dict(dtype=str(v.dtype).removeprefix('torch.'), shape=list(v.shape)) for k,v in ts.items()}),
+                             tensors={k: dict(dtype=str(v.dtype), shape=list(v.shape)) for k,v in ts.items()}),
                 info=_plain({**model.info, **info}), users=_plain(list(model.users)), items=_plain(list(model.items)),
                 titles=None if model.titles is None else list(model.titles))
     def write(tmp:Path):
@@ -133,7 +134,7 @@ def _save(model:CollabModel, dest:Path, name, **info) -> Path:
     try: return write_dir(dest, write)
     except OSError as e: raise ValueError(f'{name}: cannot save the model there ({e.strerror or e})') from None
 
-def save_model(model:CollabModel, # the recommender
+def save_model(model:Recommender, # the recommender
                path:str|Path, # directory to create, or to replace in one step (a link is written through)
                **info, # more facts to record in meta.json's `info`
               ) -> Path: # `path`
@@ -186,7 +187,7 @@ def _read_weights(path:Path, meta:dict) -> dict:
     blob = fn.read_bytes()
     if len(blob) != w['bytes']: raise ValueError(f'{fn}: {len(blob):,} bytes where {META_FILE} says {w["bytes"]}; truncated or replaced')
     if _sha256(blob) != w['sha256']: raise ValueError(f'{fn}: sha256 differs from the one in {META_FILE}; the file was modified or corrupted')
-    try: ts = tensors_from_bytes(blob)
+    try: ts = arrays_from_bytes(blob)
     except Exception: raise ValueError(f'{fn}: not a safetensors file') from None
     want = w['tensors']
     if set(ts) != set(want): raise ValueError(f'{fn}: tensors {sorted(set(ts) ^ set(want))[:3]} are in one of it and {META_FILE} but not the other')
@@ -199,7 +200,7 @@ def _check_rows(fn:Path, ts:dict, n_users:int, n_items:int):
     def need(ok, what):
         if not ok: raise ValueError(f'{fn}: {what}')
     indptr, indices, cu, ci = (ts.get(k) for k in ('rated.indptr', 'rated.indices', 'counts.user', 'counts.item'))
-    need(all(t is not None and t.ndim == 1 and not t.is_floating_point() and not t.is_complex() for t in (indptr, indices, cu, ci)),
+    need(all(t is not None and t.ndim == 1 and t.dtype.kind in 'iu' for t in (indptr, indices, cu, ci)),
          'rated.indptr, rated.indices, counts.user and counts.item must be 1-d integer tensors')
     need(len(indptr) == n_users + 1 and int(indptr[0]) == 0 and bool((indptr[1:] >= indptr[:-1]).all()) and int(indptr[-1]) == len(indices),
          f'rated.indptr does not index {len(indices)} rated items of {n_users} users')
@@ -207,30 +208,54 @@ def _check_rows(fn:Path, ts:dict, n_users:int, n_items:int):
     need((len(cu), len(ci)) == (n_users, n_items) and bool((cu >= 0).all()) and bool((ci >= 0).all()),
          f'counts.user and counts.item must hold {n_users} and {n_items} counts >= 0')
 
+def _module_of(arch:dict, weights:dict, path:Path):
+    "The module of a model that is not a dot product, built first on PyTorch's `meta` device to compare shapes, then filled"
+    import torch
+    name = arch['name']
+    with torch.device('meta'): module = build_module(arch, str(path/META_FILE)) # shapes only: a crafted size allocates nothing
+    shapes = {k: list(v.shape) for k,v in module.state_dict().items()}
+    if shapes != {k: list(v.shape) for k,v in weights.items()}:
+        diff = sorted(k for k in set(shapes) | set(weights) if shapes.get(k) != (list(weights[k].shape) if k in weights else None))
+        raise ValueError(f'{path/WEIGHTS_FILE}: its tensors do not fit a {name} of {arch.get("kwargs")} (first difference: {diff[0]})')
+    module = module.to_empty(device='cpu')
+    module.load_state_dict({k: torch.from_numpy(np.array(v)) for k,v in weights.items()})
+    return module.eval()
+
+def _check_tables(arch:dict, weights:dict, path:Path) -> tuple:
+    "Rows of the user and item tables of a dot-product model, after checking its tensors against its registry entry and `arch`"
+    name, fn = arch['name'], path/WEIGHTS_FILE
+    kw = check_sizes(arch.get('kwargs') or {}, str(path/META_FILE))
+    t = dot_tables(weights, arch, str(fn))
+    names = [n for n in model_kind(name).tables if n is not None]
+    used = {k for n in names for k in (f'{n}.weight', n) if k in weights} | ({'global_bias'} & set(weights))
+    if set(weights) - used: raise ValueError(f'{fn}: tensor {sorted(set(weights) - used)[0]} is not part of a {name}')
+    for k, v in (('n_users', len(t.user)), ('n_items', len(t.item)), ('n_factors', t.user.shape[1])):
+        if k in kw and kw[k] != v: raise ValueError(f'{fn}: its tensors do not fit a {name} of {kw} ({k} is {v} in the tensors)')
+    return len(t.user), len(t.item)
+
 def load_model(path:str|Path, # a directory written by `save_model`
-               device=None, # where to put the module; None: the CPU
-              ) -> CollabModel:
-    "Load a recommender saved by `save_model`, after checking its files; nothing is unpickled, and nothing is allocated before the sizes in meta.json are checked against the tensors"
+               device=None, # where to put the module of a model that is not a dot product; None: the CPU
+              ) -> Recommender:
+    "Load a recommender saved by `save_model`, after checking its files; nothing is unpickled, and a dot-product model never imports PyTorch"
     path = Path(path)
     meta = _read_meta(path)
     ts = _read_weights(path, meta)
-    fn, name = path/META_FILE, meta['arch']['name']
-    with torch.device('meta'): module = build_module(meta['arch'], str(fn)) # shapes only: a crafted size allocates nothing
-    params = {k.removeprefix('module.'): v for k,v in ts.items() if k.startswith('module.')}
-    shapes = {k: list(v.shape) for k,v in module.state_dict().items()}
-    if shapes != {k: list(v.shape) for k,v in params.items()}:
-        diff = sorted(k for k in set(shapes) | set(params) if shapes.get(k) != (list(params[k].shape) if k in params else None))
-        raise ValueError(f'{path/WEIGHTS_FILE}: its tensors do not fit a {name} of {meta["arch"].get("kwargs")} (first difference: {diff[0]})')
-    module = module.to_empty(device='cpu')
-    module.load_state_dict(params)
+    fn, arch = path/META_FILE, meta['arch']
+    kind = model_kind(arch['name'], str(fn)) # only registered classes
+    weights = {k.removeprefix('module.'): v for k,v in ts.items() if k.startswith('module.')}
+    module = None
+    if kind.tables is not None: n_rows = _check_tables(arch, weights, path)
+    else:
+        module = _module_of(arch, weights, path)
+        n_rows = tuple(e.num_embeddings for e in module.embeds) if hasattr(module, 'embeds') else (len(meta['users']), len(meta['items']))
     users, items = meta['users'], meta['items']
-    t = dot_tables(module)
-    n_rows = (t.user.shape[0], t.item.shape[0]) if t is not None else tuple(e.num_embeddings for e in module.embeds)
     if (len(users), len(items)) != n_rows:
         raise ValueError(f'{fn}: {len(users)} users and {len(items)} items, but the model has {n_rows[0]} and {n_rows[1]} rows')
     _check_rows(path/WEIGHTS_FILE, ts, *n_rows)
     titles = meta.get('titles')
     if titles is not None and len(titles) != len(items): raise ValueError(f'{fn}: {len(titles)} titles for {len(items)} items')
-    rated = ts['rated.indptr'].numpy().astype(np.int64), ts['rated.indices'].numpy().astype(np.int32)
-    counts = ts['counts.user'].numpy(), ts['counts.item'].numpy()
-    return CollabModel(module.to(device or 'cpu'), users, items, titles, rated, counts, meta['arch'], meta.get('info') or {})
+    rated = ts['rated.indptr'].astype(np.int64), ts['rated.indices'].astype(np.int32)
+    counts = ts['counts.user'], ts['counts.item']
+    res = Recommender(weights, arch, users, items, titles, rated, counts, meta.get('info') or {})
+    if module is not None: res._module = module.to(device or 'cpu')
+    return res

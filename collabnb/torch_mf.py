@@ -21,7 +21,7 @@ from fastai.data.transforms import RandomSplitter
 from fastai.torch_core import set_seed
 from matplotlib.figure import Figure
 
-from .data import check_ratings, encode_ids, load_ratings, read_ratings
+from .data import check_ratings, encode_ids, load_ratings, random_split, read_ratings
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'RatingsDataset', 'ratings_dl', 'MatrixFactorization', 'BiasedMatrixFactorization', 'RMSELoss',
@@ -286,8 +286,7 @@ def _train_test(data:str, split:str|None, seed:int) -> tuple:
         name = f'{split}.test' if split != 'random' else 'random 20%'
     else:
         df = read_ratings(data)
-        valid = RandomSplitter(valid_pct=0.2, seed=seed)(range(len(df)))[1]
-        df['is_valid'] = np.isin(np.arange(len(df)), valid)
+        df['is_valid'] = random_split(len(df), 0.2, seed)
         name = f'random 20% of {Path(data).name}'
     return df[~df.is_valid], df[df.is_valid], name
 

@@ -24,15 +24,16 @@ from fastai.losses import MSELossFlat
 from fastai.metrics import AccumMetric
 from fastai.torch_core import set_seed
 
-from .data import check_ratings, write_file
+from .data import check_ratings, random_split, write_file
 from .distributed import rank_and_world, DistributedFastCallback
 from .fast import fast_dls
-from .recommend import CollabModel, _device, _plain, build_module, id_rows
+from .vocab import _plain, id_rows, data_fingerprint
+from .registry import model_kind, new_module
+from .recommend import Recommender
 from .store import CHECKPOINT_FILE, _save, check_space, model_writer
 
 # %% auto #0
-__all__ = ['MODEL_KINDS', 'Y_RANGE', 'read_checkpoint', 'Checkpoint', 'new_module', 'data_fingerprint', 'check_fits',
-           'check_output_range', 'train_model']
+__all__ = ['Y_RANGE', 'read_checkpoint', 'Checkpoint', 'check_fits', 'has_range', 'check_output_range', 'train_model']
 
 # %% ../nbs/11b_train.ipynb #9bb16dfa
 def _rng_state(dls) -> dict:
@@ -76,6 +77,8 @@ def read_checkpoint(out:str|Path, # a training output directory
     except Exception as e: raise ValueError(f'{fn}: unreadable checkpoint ({str(e).splitlines()[0]}); train again without --resume') from None
 
 # %% ../nbs/11b_train.ipynb #7664e068
+def _device(module) -> 'torch.device': return next(module.parameters()).device
+
 def _unwrap(model:nn.Module) -> nn.Module:
     "The model inside a DistributedDataParallel wrapper, or `model`"
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -154,35 +157,6 @@ def _check_checkpoint(fn:Path, # the checkpoint file, for messages
     except Exception as e:
         raise ValueError(f'{fn}: unusable checkpoint ({type(e).__name__}: {str(e).strip().splitlines()[0][:100] if str(e).strip() else ""}); train again without --resume') from None
 
-# %% ../nbs/11b_train.ipynb #78dbf59d
-MODEL_KINDS = {'dot': 'DotProduct', 'bias': 'DotProductBias', 'nn': 'EmbeddingNN', 'torch': 'BiasedMatrixFactorization'} # `train_model`'s names
-
-def new_module(kind:str, # 'dot', 'bias', 'nn' or 'torch'
-               n_users:int, n_items:int, # rows of the user and item tables
-               n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb per table)
-               y_range=(0, 5.5), # sigmoid range of the output, or None ('torch' has none)
-               mean:float=0., # the mean training rating: the starting global bias of 'torch'
-              ) -> tuple: # (module, architecture record)
-    "A fresh model of `kind` and its architecture record"
-    if kind not in MODEL_KINDS: raise ValueError(f'model {kind!r}: expected one of {", ".join(MODEL_KINDS)}')
-    y_range = None if y_range is None else [float(v) for v in y_range]
-    sizes = dict(n_users=n_users, n_items=n_items, n_factors=n_factors or 50)
-    if kind == 'nn':
-        from fastai.tabular.model import emb_sz_rule
-        szs = [[n, n_factors or emb_sz_rule(n)] for n in (n_users, n_items)]
-        arch = dict(name='EmbeddingNN', kwargs=dict(emb_szs=szs, layers=[100, 50], y_range=y_range))
-    elif kind == 'torch': arch = dict(name=MODEL_KINDS[kind], kwargs=sizes | dict(global_mean=float(mean)))
-    else: arch = dict(name=MODEL_KINDS[kind], kwargs=sizes | dict(y_range=y_range))
-    return build_module(arch, 'new_module'), arch
-
-def data_fingerprint(users, items, # the vocabularies
-                     user_rows, item_rows, ratings, # the encoded training triples
-                    ) -> str: # hex sha256
-    "sha256 of the vocabularies and the encoded training triples: equal fingerprints, equal training data"
-    h = hashlib.sha256(json.dumps([_plain(list(users)), _plain(list(items))]).encode())
-    for a, dt in ((user_rows, np.int64), (item_rows, np.int64), (ratings, np.float32)): h.update(np.ascontiguousarray(a, dtype=dt).tobytes())
-    return h.hexdigest()
-
 # %% ../nbs/11b_train.ipynb #da27f73b
 def _rmse_metric(pred, targ): return torch.sqrt(F.mse_loss(pred.view(-1).float(), targ.view(-1).float()))
 _rmse_metric.__name__ = 'rmse'
@@ -209,7 +183,7 @@ def _memory() -> int|None:
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
     except (ValueError, OSError, AttributeError): return None
 
-def check_fits(kind:str, # a key of `MODEL_KINDS`
+def check_fits(kind:str, # a registered model name
                n_users:int, n_items:int, # rows of the user and item tables
                n_factors:int|None, # factors per row; None: the default
               ):
@@ -219,6 +193,11 @@ def check_fits(kind:str, # a key of `MODEL_KINDS`
     if memory is not None and need > memory:
         raise ValueError(f'n_factors={n_factors}: {n_users:,} users and {n_items:,} items need about {need / 2**30:,.0f} GiB to train, '
                          f'more than the {memory / 2**30:,.0f} GiB of memory here')
+
+def has_range(kind:str, # a registered model name
+             ) -> bool:
+    "Whether models of `kind` squash their output into a range (the plain-PyTorch ones do not)"
+    return 'y_range' in model_kind(kind).kwargs(1, 1, 1, Y_RANGE, 0.)
 
 def check_output_range(df:pd.DataFrame, # ratings
                        y_range, # the model's output range, or None
@@ -232,7 +211,7 @@ def check_output_range(df:pd.DataFrame, # ratings
                          'rescale them into it, or train --model torch, which has no output range')
 
 def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out)
-                model:str='bias', # 'dot' (DotProduct), 'bias' (DotProductBias), 'nn' (fastai's EmbeddingNN), 'torch' (BiasedMatrixFactorization)
+                model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
                 n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
                 epochs:int=5, # epochs of `fit_one_cycle`
                 lr:float=1e-2, # peak learning rate
@@ -245,21 +224,20 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
                 source:str='ratings', # where the ratings come from, for messages and meta.json
                 bar:bool=True, # fastai's progress bar and table; False: a plain text table
                 cbs=None, # more fastai callbacks
-               ) -> CollabModel:
+               ) -> Recommender:
     "Train a recommender with fastai's `fit_one_cycle`, checkpointing every epoch into `out` and saving the result there"
     for name, v, whole in (('epochs', epochs, True), ('bs', bs, True), ('lr', lr, False)): _check_number(name, v, whole)
     _check_number('wd', wd, zero=True)
     if n_factors is not None: _check_number('n_factors', n_factors, whole=True)
-    if model not in MODEL_KINDS: raise ValueError(f'model {model!r}: expected one of {", ".join(MODEL_KINDS)}')
+    kind = model_kind(model)
     rank, world_size = rank_and_world()
     with model_writer(out, primary=rank == 0) if out is not None else contextlib.nullcontext() as dest:
         df = check_ratings(ratings, source).reset_index(drop=True)
         if 'is_valid' not in df.columns:
-            from fastai.data.transforms import RandomSplitter
-            df['is_valid'] = np.isin(np.arange(len(df)), RandomSplitter(valid_pct=0.2, seed=seed)(range(len(df)))[1])
+            df['is_valid'] = random_split(len(df), 0.2, seed)
         if df.is_valid.all() or not df.is_valid.any(): raise ValueError(f'{source}: needs both training and validation ratings')
         if bs % world_size: raise ValueError(f'bs={bs}: does not split evenly between {world_size} processes')
-        check_output_range(df, None if model == 'torch' else y_range, source)
+        check_output_range(df, y_range if has_range(model) else None, source)
         set_seed(seed)
         dls = fast_dls(df, bs=bs // world_size)
         users, items = _plain(list(dls.classes['user'])), _plain(list(dls.classes['item']))
@@ -286,6 +264,6 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
         history = [dict(zip(['epoch', 'train_loss', 'valid_loss', 'valid_rmse', 'time'], h)) for h in history]
         info = dict(hyperparameters=hyper, data=dict(source=source, fingerprint=run['fingerprint'], n_train=len(train), n_valid=len(df) - len(train)),
                     history=history, valid_rmse=history[-1]['valid_rmse'])
-        res = CollabModel.from_module(learn.model.cpu(), users, items, df, arch, **info)
+        res = Recommender.from_module(learn.model.cpu(), users, items, df, arch, **info)
         if dest is not None and rank == 0: _save(res, dest, out)
     return res

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import MarkdownExporter
-from nbconvert.preprocessors import Preprocessor
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor, Preprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
 _directive = re.compile(r'^\s*#\s*\|\s*(\S+)')
@@ -38,8 +38,11 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb'):
             if not cell.source and not cell.outputs: continue
         cells.append(cell)
     nb.cells = cells
+    nb.metadata['language_info'] = {'name': 'python'} # fences code as Python; nbdev-clean strips this from the notebook
     exporter = MarkdownExporter(exclude_input_prompt=True)
     exporter.register_preprocessor(_DropEmptyInput(), enabled=True)
+    # lines printed one at a time (a training table) make one block of output, not one block a line
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
     body, _ = exporter.from_notebook_node(nb)
     # lessons link to each other by notebook name; from the repository root they live in nbs/
     body = re.sub(r'\]\(([\w-]+\.ipynb)', r'](nbs/\1', body)
