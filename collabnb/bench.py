@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/benchmark.html.md"""
 
 # %% ../nbs/10f_benchmark.ipynb #075e50cd
 from __future__ import annotations
-import argparse, contextlib, io, json, os, sys, time
+import argparse, contextlib, importlib.util, io, json, os, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,10 @@ from .torch_mf import (RatingsDataset, ratings_dl, BiasedMatrixFactorization, ma
                                DEFAULTS as TORCH_DEFAULTS)
 
 # %% auto #0
-__all__ = ['DOTPRODUCTBIAS_RECIPE', 'BEST_RECIPE', 'BENCH_ROWS', 'TUNED', 'fit_fastai_stock', 'fit_surprise_svd',
-           'fit_surprise_svdpp', 'fit_collabnb_dotproduct', 'fit_collabnb_embeddingnn', 'fit_collabnb_dotproductbias',
-           'fit_collabnb_torch', 'fit_collabnb_fastbook', 'fit_collabnb_best', 'fit_registered', 'bench_rows',
-           'run_bench', 'bench_table', 'bench_json', 'write_bench_json', 'plot_bench', 'save_bench_plot', 'bench_cli']
+__all__ = ['DOTPRODUCTBIAS_RECIPE', 'BEST_RECIPE', 'BENCH_ROWS', 'TUNED', 'fit_fastai_stock', 'fit_surprise',
+           'fit_collabnb_dotproduct', 'fit_collabnb_embeddingnn', 'fit_collabnb_dotproductbias', 'fit_collabnb_torch',
+           'fit_collabnb_fastbook', 'fit_collabnb_best', 'fit_registered', 'bench_rows', 'run_bench', 'bench_table',
+           'bench_json', 'write_bench_json', 'plot_bench', 'save_bench_plot', 'bench_cli']
 
 # %% ../nbs/10f_benchmark.ipynb #ec0dda9d
 def _timed_fit(learn, *args, **kwargs) -> float:
@@ -78,21 +78,13 @@ def _surprise_fit(algo_cls, train:pd.DataFrame, n_users:int, n_items:int) -> tup
     return score, secs, algo
 
 # %% ../nbs/10f_benchmark.ipynb #21bd8b60
-def fit_surprise_svd(train:pd.DataFrame, # coded training ratings: user, item, rating
-                     n_users:int, # number of user codes
-                     n_items:int, # number of item codes
-                    ) -> tuple: # (score function, fit seconds)
-    "Surprise's `SVD` with its defaults (100 factors, 20 epochs of SGD)"
-    from surprise import SVD
-    return _surprise_fit(SVD, train, n_users, n_items)[:2]
-
-def fit_surprise_svdpp(train:pd.DataFrame, # coded training ratings: user, item, rating
-                       n_users:int, # number of user codes
-                       n_items:int, # number of item codes
-                      ) -> tuple: # (score function, fit seconds)
-    "Surprise's `SVDpp` with its defaults (20 factors, 20 epochs of SGD)"
-    from surprise import SVDpp
-    return _surprise_fit(SVDpp, train, n_users, n_items)[:2]
+def fit_surprise(algo:str, # 'SVD' or 'SVDpp', a matrix factorization of Surprise's
+                ): # a fit function: (coded training ratings, n_users, n_items) -> (score function, fit seconds)
+    "A row for one of Surprise's matrix factorizations, with its defaults (SVD: 100 factors; SVDpp: 20; both 20 epochs of SGD)"
+    def fit(train:pd.DataFrame, n_users:int, n_items:int) -> tuple:
+        import surprise
+        return _surprise_fit(getattr(surprise, algo), train, n_users, n_items)[:2]
+    return fit
 
 # %% ../nbs/10f_benchmark.ipynb #41cae5a1
 def _fast_fit(train:pd.DataFrame, n_users:int, n_items:int, make_model, bs:int, epochs:int, lr:float, wd:float|None=None) -> tuple:
@@ -177,8 +169,8 @@ def fit_collabnb_best(train:pd.DataFrame, # coded training ratings: user, item, 
 # %% ../nbs/10f_benchmark.ipynb #305eea4f
 BENCH_ROWS = {
     'fastai-stock': fit_fastai_stock,
-    'surprise-svd': fit_surprise_svd,
-    'surprise-svdpp': fit_surprise_svdpp,
+    'surprise-svd': fit_surprise('SVD'),
+    'surprise-svdpp': fit_surprise('SVDpp'),
     'collabnb-dotproduct': fit_collabnb_dotproduct,
     'collabnb-dotproductbias': fit_collabnb_dotproductbias,
     'collabnb-embeddingnn': fit_collabnb_embeddingnn,
@@ -215,6 +207,10 @@ def run_bench(names=None, # row names from `bench_rows()`; None: those of `BENCH
     names = list(BENCH_ROWS) if names is None else list(names)
     unknown = [n for n in names if n not in rows]
     if unknown: raise ValueError(f'unknown benchmark row(s) {unknown}; choose from {list(rows)}')
+    needs_surprise = [n for n in names if n.startswith('surprise-')]
+    if needs_surprise and importlib.util.find_spec('surprise') is None: # checked before anything is fitted, not after minutes of work
+        names = [n for n in names if n not in needs_surprise]
+        if log: log(f'{", ".join(needs_surprise)}: skipped, Surprise is not installed (pip install "collabnb[bench]")')
     results = []
     for f in folds:
         fold = f if isinstance(f, Fold) else load_fold(f)

@@ -12,112 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .sources import SPLITS, load_data, _first_line
+
 # %% auto #0
-__all__ = ['COLUMN_NAMES', 'SPLITS', 'MAX_SYNTHETIC', 'DELEGATED', 'find_columns', 'check_id_collisions', 'load_data',
-           'UsageError', 'Parser', 'positive_int', 'positive_float', 'one_of', 'non_negative_float', 'make_parser',
-           'cmd_train', 'cmd_recommend', 'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'main']
-
-# %% ../nbs/12_cli.ipynb #5cd08e80
-COLUMN_NAMES = dict( # names recognised in a header line, in order of preference (compared without case)
-    user=['user', 'userid', 'user_id', 'user id', 'uid'],
-    item=['item', 'movieid', 'item_id', 'itemid', 'movie', 'movie_id', 'iid', 'isbn', 'title'],
-    rating=['rating', 'score', 'stars', 'book-rating'])
-
-def _sniff_sep(line:str) -> str: return next((s for s in ('::', '\t', ',', '|', ';') if s in line), ',')
-
-def _first_line(path:Path) -> str:
-    if not path.is_file(): raise ValueError(f'{path}: no such file')
-    if path.stat().st_size == 0: raise ValueError(f'{path}: empty file')
-    from collabnb.data import text_encoding
-    with path.open(encoding=text_encoding(path)) as f: return f.readline().rstrip('\r\n')
-
-def find_columns(path:str|Path, # a ratings file
-                 sep:str|None=None, # field separator; None: sniffed
-                 user_col:str|None=None, item_col:str|None=None, rating_col:str|None=None, # names given by the user, if any
-                ) -> tuple: # (user_col, item_col, rating_col, sep): names, or positions 0, 1, 2 for a file without a header
-    "The user, item and rating columns of a ratings file, from its header line"
-    path = Path(path)
-    line = _first_line(path)
-    sep = sep or _sniff_sep(line)
-    fields = [f.strip().strip('"') for f in line.split(sep)]
-    given = dict(user=user_col, item=item_col, rating=rating_col)
-    found = {}
-    for kind, names in COLUMN_NAMES.items():
-        if given[kind] is not None: found[kind] = given[kind]; continue
-        lower = [f.lower() for f in fields]
-        found[kind] = next((fields[lower.index(n)] for n in names if n in lower), None)
-    if all(v is None for k,v in found.items() if given[k] is None) and all(v is None for v in given.values()):
-        return 0, 1, 2, sep
-    missing = [k for k,v in found.items() if v is None]
-    if missing: raise ValueError(f'{path}: cannot tell which column holds the {" and ".join(missing)} (columns: {", ".join(fields)}); pass --{missing[0]}-col')
-    return found['user'], found['item'], found['rating'], sep
-
-# %% ../nbs/12_cli.ipynb #e1856a02
-def check_id_collisions(path:str|Path, # the ratings file
-                        df:pd.DataFrame, # what `read_ratings` made of it (for the type of each id column)
-                        cols:tuple, # the (user, item) columns as given to `read_ratings`
-                        sep:str, # the separator
-                       ):
-    "Raise a one-line ValueError when two different spellings of an id in the file read as the same id"
-    from collabnb.data import text_encoding
-    raw = pd.read_csv(path, sep=sep, header=0 if isinstance(cols[0], str) else None, usecols=list(cols), dtype=str,
-                      keep_default_na=False, engine='python' if len(sep) > 1 else 'c', encoding=text_encoding(path))
-    for kind, col in zip(('user', 'item'), cols):
-        spellings = pd.Series(raw[col].unique()) # one entry per distinct spelling: a few per user, not one per rating
-        numeric = pd.api.types.is_numeric_dtype(df[kind])
-        ids = pd.to_numeric(spellings) if numeric else spellings.str.strip()
-        dup = ids.duplicated(keep=False)
-        if dup.any():
-            v = ids[dup].iloc[0]
-            a, b = spellings[dup & (ids == v)].iloc[:2]
-            how = f'both read as {v.item() if isinstance(v, np.generic) else v!r}' if numeric else 'differ only by spaces'
-            raise ValueError(f'{path}: {kind} ids {a!r} and {b!r} {how}; write each id one way')
-
-# %% ../nbs/12_cli.ipynb #fa5bae8c
-SPLITS = ['random', 'u1', 'u2', 'u3', 'u4', 'u5']
-MAX_SYNTHETIC = 10**9 # synthetic ratings take 12 bytes each, before training
-
-def _read_titles(path:Path, item_col) -> pd.Series|None:
-    "Titles by item id from a movies file with the item column and `title`, or None"
-    if not path.is_file(): return None
-    from collabnb.data import text_encoding
-    t = pd.read_csv(path, encoding=text_encoding(path), dtype={'title': str})
-    if item_col not in t.columns or 'title' not in t.columns: return None
-    return t.drop_duplicates(item_col).set_index(item_col)['title']
-
-def load_data(data:str, # 'ml-100k', 'synthetic:N' or the path of a ratings file
-              split:str='random', # 'random' (seeded 20%) or, for ml-100k, a canonical fold 'u1'..'u5'
-              user_col:str|None=None, item_col:str|None=None, rating_col:str|None=None, # column names (files only)
-              sep:str|None=None, # separator (files only); None: sniffed
-              titles:str|Path|None=None, # a CSV of the item column and `title` (files only); None: movies.csv beside the file, if any
-              seed:int=42, # seed of the random split
-             ) -> tuple: # (ratings: user, item, rating, title?, is_valid; a name for the source)
-    "Ratings for `--data`, split into training and validation rows"
-    if split not in SPLITS: raise ValueError(f'--split {split}: expected one of {", ".join(SPLITS)}')
-    from collabnb.data import load_ratings, random_split, read_ratings, check_duplicates
-    def hold_out(df):
-        df['is_valid'] = random_split(len(df), 0.2, seed)
-        return df
-    if data == 'ml-100k': return load_ratings(split, item='id'), f'ml-100k {split}'
-    if split != 'random': raise ValueError(f'--split {split}: the canonical folds exist for --data ml-100k only; use --split random')
-    if data.startswith('synthetic:'):
-        try: n = float(data.split(':', 1)[1])
-        except ValueError: raise ValueError(f'--data {data}: expected synthetic:N with N a number of ratings, e.g. synthetic:1e6') from None
-        if not (math.isfinite(n) and 1 <= n <= MAX_SYNTHETIC): raise ValueError(f'--data {data}: N must be a number of ratings from 1 to {MAX_SYNTHETIC:,}')
-        n = int(n)
-        from collabnb.scale import synthetic_ratings
-        df, floor = synthetic_ratings(max(10, n // 100), max(10, n // 400), n, seed=seed) # MovieLens-like: 100 ratings per user
-        return hold_out(df), f'synthetic:{n} (noise floor RMSE {floor:.4f})'
-    path = Path(data)
-    u, i, r, sep = find_columns(path, sep, user_col, item_col, rating_col)
-    df = read_ratings(path, u, i, r, sep)
-    check_id_collisions(path, df, (u, i), sep)
-    check_duplicates(df, path)
-    if 'title' not in df.columns:
-        found = _read_titles(Path(titles) if titles else path.parent/'movies.csv', i)
-        if titles and found is None: raise ValueError(f'{titles}: expected a CSV with columns {i!r} and title')
-        if found is not None: df['title'] = df['item'].map(found).fillna(df['item'].astype(str))
-    return hold_out(df.reset_index(drop=True)), path.name
+__all__ = ['DELEGATED', 'RECS_HEADER', 'UsageError', 'Parser', 'positive_int', 'positive_float', 'one_of', 'non_negative_float',
+           'value_range', 'make_parser', 'recorded_split', 'cmd_train', 'read_users', 'cmd_recommend', 'cmd_similar',
+           'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'main']
 
 # %% ../nbs/12_cli.ipynb #2895fb00
 class UsageError(Exception):
@@ -155,6 +55,13 @@ def non_negative_float(s:str) -> float:
     if not (math.isfinite(v) and v >= 0): raise argparse.ArgumentTypeError(f'{s} must be a finite number >= 0')
     return v
 
+def value_range(s:str) -> tuple:
+    "An argparse type: two finite numbers, low before high, as `LO,HI`"
+    try: lo, hi = (float(v) for v in s.split(','))
+    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not LO,HI (two numbers, e.g. 0,5.5)') from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi): raise argparse.ArgumentTypeError(f'{s!r}: need two finite numbers, low before high')
+    return lo, hi
+
 # %% ../nbs/12_cli.ipynb #6add9748
 DELEGATED = { # command: (module, function taking argv, help line)
     'torch-train': ('collabnb.torch_mf', 'torch_train_cli', 'train the plain-PyTorch model (collabnb torch-train --help)'),
@@ -169,7 +76,10 @@ def make_parser() -> Parser:
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     def data_args(q, required=True):
         q.add_argument('--data', required=required, help="'ml-100k', 'synthetic:N' (N generated ratings) or a ratings file (CSV, TSV, ...)")
-        q.add_argument('--split', default='random', help="validation split: 'random' (seeded 20%%) or, for ml-100k, u1..u5 (default: random)")
+        q.add_argument('--split', default='random', type=one_of(*SPLITS), metavar='SPLIT',
+                       help="validation split: random (seeded 20%%), time (latest 20%%), user-time (each user's latest 20%%), "
+                            "leave-last-out (each user's latest rating), or for ml-100k u1..u5 (default: random)")
+        q.add_argument('--test', metavar='FILE', help='held-out ratings in a file of their own: --data is then all training')
         q.add_argument('--user-col', help='user column of a ratings file (default: guessed from the header)')
         q.add_argument('--item-col', help='item column (default: guessed)')
         q.add_argument('--rating-col', help='rating column (default: guessed)')
@@ -188,22 +98,28 @@ def make_parser() -> Parser:
     q.add_argument('--lr', type=positive_float, default=1e-2, help='peak learning rate of the one-cycle schedule (default: 0.01)')
     q.add_argument('--wd', type=non_negative_float, default=0.1, help='weight decay (default: 0.1)')
     q.add_argument('--bs', type=positive_int, default=2048, help='batch size (default: 2048)')
+    q.add_argument('--y-range', type=value_range, metavar='LO,HI', help="the model's output range (default: from the ratings' scale)")
     q.add_argument('--seed', type=int, default=42, help='random seed (default: 42)')
     q.add_argument('--out', required=True, help='model directory to write (replaced atomically when training ends)')
     q.add_argument('--resume', action='store_true', help='continue from the checkpoint that an interrupted run left in --out')
     q.set_defaults(run=cmd_train)
 
     q = sub.add_parser('evaluate', help='RMSE, MAE and ranking metrics of a model on a validation split',
-                       description="Score a model on the validation rows of --data's --split.")
+                       description="Score a model on the validation rows of --data's --split (default: the data and split it was trained on).")
     q.add_argument('model_dir', help='a directory written by collabnb train')
-    data_args(q)
+    data_args(q, required=False)
     q.add_argument('--k', type=positive_int, default=10, help='length of the top-k lists for the ranking metrics (default: 10)')
+    q.add_argument('--seed', type=int, default=42, help='seed of a random split given with --data (default: 42)')
     q.add_argument('--json', action='store_true', help='print the metrics as a JSON object')
     q.set_defaults(run=cmd_evaluate)
 
-    q = sub.add_parser('recommend', help='top-N items a user has not rated', description='Recommend items to a user of the model.')
+    q = sub.add_parser('recommend', help='top-N items a user has not rated', description='Recommend items to users of the model.')
     q.add_argument('model_dir', help='a directory written by collabnb train')
-    q.add_argument('--user', required=True, help='user id as in the training data')
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument('--user', help='user id as in the training data')
+    who.add_argument('--users', metavar='FILE', help='a file of user ids, one per line')
+    who.add_argument('--all', action='store_true', help='every user of the model')
+    q.add_argument('--out', metavar='FILE.csv', help='write user, rank, item, title, score as CSV (replaces only a file collabnb wrote)')
     q.add_argument('--include-rated', action='store_true', help='also list items the user has rated')
     out_args(q)
     q.set_defaults(run=cmd_recommend)
@@ -231,26 +147,32 @@ def _show_bar() -> bool:
     "Progress bars on a terminal, but not under a Jupyter `!` command, whose pseudo-terminal would keep every redraw in the notebook"
     return sys.stdout.isatty() and 'JPY_PARENT_PID' not in os.environ
 
+def recorded_split(args, absolute:bool=False) -> dict:
+    "`load_data`'s arguments for `args`; `absolute` paths as `train` records them in the model, so that `evaluate` can re-create the split"
+    path = lambda p: str(Path(p).resolve()) if absolute and p else p # absolute: evaluate may run from another folder
+    file = args.data not in ('ml-100k',) and not args.data.startswith('synthetic:')
+    return dict(data=path(args.data) if file else args.data, split=args.split, user_col=args.user_col, item_col=args.item_col,
+                rating_col=args.rating_col, sep=args.sep, titles=path(args.titles), seed=args.seed, test=path(args.test))
+
 def cmd_train(args) -> int:
     "`collabnb train`; data-parallel when launched by `torchrun` on several processes"
     import torch.distributed as dist
     from collabnb.distributed import init_distributed, rank0_first
     from collabnb.store import model_writer
-    from collabnb.train import train_model, check_output_range, check_fits, has_range, Y_RANGE
+    from collabnb.train import train_model, check_output_range, check_fits, has_range
     # taken before the data is read, so that a refusal does not wait on loading; held to the end, so that a second writer is refused
     with model_writer(args.out, primary=int(os.environ.get('RANK', '0')) == 0):
         rank, world_size = init_distributed()
         try:
-            df, source = rank0_first(lambda: load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep,
-                                                        args.titles, args.seed))
+            df, source = rank0_first(lambda: load_data(**recorded_split(args)))
             n_valid = int(df.is_valid.sum())
-            check_output_range(df, Y_RANGE if has_range(args.model) else None, source) # refused before anything is printed
+            check_output_range(df, args.y_range if has_range(args.model) else None, source) # refused before anything is printed
             check_fits(args.model, df.user.nunique() + 1, df.item.nunique() + 1, args.factors)
             if rank == 0:
                 print(f'{source}: {len(df) - n_valid:,} training and {n_valid:,} validation ratings, {df.user.nunique():,} users, '
                       f'{df.item.nunique():,} items' + (f', {world_size} processes' if world_size > 1 else ''), flush=True)
-            model = train_model(df, args.model, args.factors, args.epochs, args.lr, args.wd, args.bs, out=args.out, resume=args.resume,
-                                seed=args.seed, source=source, bar=_show_bar())
+            model = train_model(df, args.model, args.factors, args.epochs, args.lr, args.wd, args.bs, args.y_range or 'scale', out=args.out, resume=args.resume,
+                                seed=args.seed, source=source, split=recorded_split(args, absolute=True), bar=_show_bar())
             if rank == 0:
                 print(f'validation RMSE: {model.info["valid_rmse"]:.4f}')
                 print(f'model: {args.out}')
@@ -271,11 +193,36 @@ def _print_items(res:pd.DataFrame, as_json:bool, score:str):
     shown = res.assign(item=res['item'].map(printable), title=res['title'].map(printable))
     print(shown.to_string(index=False) if len(res) else 'no items to show: every item the model knows is excluded')
 
+RECS_HEADER = 'user,rank,item,title,score' # the first line of a `recommend --out` file: such a file may be replaced
+
+def read_users(path:str|Path) -> list:
+    "User ids from a file, one per line (a first line `user` is a header)"
+    from collabnb.data import text_encoding
+    _first_line(Path(path))
+    users = [l.strip() for l in Path(path).read_text(encoding=text_encoding(path)).splitlines() if l.strip()]
+    if users and users[0].casefold() in ('user', 'userid', 'user_id'): users = users[1:]
+    if not users: raise ValueError(f'{path}: no user ids in it')
+    return users
+
 def cmd_recommend(args) -> int:
     "`collabnb recommend`"
-    from collabnb.recommend import Recommender
-    res = Recommender.load(args.model_dir).recommend(args.user, args.n, exclude_rated=not args.include_rated)
-    _print_items(res, args.json, 'score')
+    from collabnb.recommend import Recommender, printable
+    from collabnb.data import write_file
+    rec = Recommender.load(args.model_dir)
+    if args.user is not None and args.out is None:
+        _print_items(rec.recommend(args.user, args.n, exclude_rated=not args.include_rated), args.json, 'score')
+        return 0
+    if args.out is not None and Path(args.out).exists() and (not Path(args.out).is_file() or _first_line(Path(args.out)).strip() != RECS_HEADER):
+        raise ValueError(f'{args.out}: exists and is not a file of recommendations that collabnb wrote; choose another --out')
+    users = [args.user] if args.user is not None else read_users(args.users) if args.users else list(rec.users[rec.counts[0] > 0])
+    users = [u if rec.user_row(u) is None else rec.users[rec.user_row(u)] for u in users] # ids as the model has them: 42, not '42'
+    res = rec.recommend(users, args.n, exclude_rated=not args.include_rated)
+    if res.attrs.get('note'): print(f'collabnb: note: {printable(res.attrs["note"])}', file=sys.stderr)
+    if args.out is not None:
+        write_file(args.out, res.to_csv(index=False).encode())
+        print(f'{args.out}: {len(res):,} recommendations for {res.user.nunique():,} users')
+    elif args.json: print(json.dumps([dict(user=u, rank=int(r), item=i, title=t, score=float(s)) for u, r, i, t, s in res.itertuples(index=False)]))
+    else: print(res.assign(item=res['item'].map(printable), title=res['title'].map(printable)).to_string(index=False))
     return 0
 
 def cmd_similar(args) -> int:
@@ -310,8 +257,10 @@ def cmd_evaluate(args) -> int:
     from collabnb.recommend import Recommender
     from collabnb.vocab import data_fingerprint, id_rows
     rec = Recommender.load(args.model_dir)
+    split = rec.info.get('split') if args.data is None else recorded_split(args)
+    if not isinstance(split, dict): raise ValueError(f'{args.model_dir}: no split recorded with the model (trained by an older collabnb); give --data and --split')
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(): # a first run's download messages are not JSON
-        df, source = load_data(args.data, args.split, args.user_col, args.item_col, args.rating_col, args.sep, args.titles)
+        df, source = load_data(**{k: split.get(k) for k in ('data', 'split', 'user_col', 'item_col', 'rating_col', 'sep', 'titles', 'seed', 'test')})
     test = df[df.is_valid]
     known = (id_rows(test.user, rec.users) >= 0) & (id_rows(test.item, rec.items) >= 0)
     if not known.any(): raise ValueError(f'{source}: no validation rating has a user and an item that {args.model_dir} knows; nothing to evaluate')

@@ -16,6 +16,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 from .vocab import NA, rated_rows, id_rows, _plain, _index, _lookup
+from .sources import rating_scale
 from .registry import DotTables, dot_tables, module_weights, architecture, build_module, model_kind
 
 # %% auto #0
@@ -47,7 +48,7 @@ class Recommender:
     def from_module(cls, module, # the trained `nn.Module`
                     users, # the user id of each row of its user table
                     items, # the item id of each row of its item table
-                    ratings:pd.DataFrame, # the ratings it was trained on: user, item, optional title and is_valid (True: not trained on)
+                    ratings:pd.DataFrame, # the ratings it was trained on: user, item, rating (for the scale), optional title and is_valid (True: not trained on)
                     arch:dict|None=None, # class name and constructor arguments; None: `architecture(module)`
                     **info): # facts about training for meta.json
         "Bundle `module`'s weights with the ids of its rows, and the rated pairs (and titles, if any) of `ratings`"
@@ -61,6 +62,7 @@ class Recommender:
         if 'title' in ratings.columns:
             by_item = dict(zip(_plain(list(ratings['item'])), ratings['title'].astype(str)))
             titles = [by_item.get(i, str(i)) for i in items]
+        if 'scale' not in info: info['scale'] = rating_scale(ratings['rating'][train]) if 'rating' in ratings.columns and train.any() else None
         res = cls(module_weights(module), arch or architecture(module), users, items, titles, rated, counts, info)
         res._module = module.eval()
         return res
@@ -87,14 +89,20 @@ class Recommender:
         return (f'Recommender({model_kind(self.arch["name"]).name}: {self.arch["name"]}, {self.n_users:,} users, {self.n_items:,} items, '
                 f'{self.n_factors} factors' + (f', validation RMSE {rmse:.4f}' if isinstance(rmse, (int, float)) else '') + ')')
     @property
+    def scale(self) -> dict|None:
+        "The training ratings' scale (low, high, step), as `train_model` recorded it; None for a model without one"
+        s = self.info.get('scale')
+        return s if isinstance(s, dict) and isinstance(s.get('low'), (int, float)) and isinstance(s.get('high'), (int, float)) else None
+    def clip(self, scores) -> np.ndarray:
+        "`scores` clipped to the rating scale, as users are shown them (unchanged for a model without a scale)"
+        s = self.scale
+        return np.asarray(scores) if s is None else np.clip(scores, s['low'], s['high'])
+    @property
     def n_users(self) -> int: return len(self._user_index[0])
     @property
     def n_items(self) -> int: return len(self._item_index[0])
     @property
-    def n_factors(self) -> int:
-        "Factors per user and item (for models without tables: the item embedding's width)"
-        if self.tables is not None: return self.tables.item.shape[1]
-        return self._item_vectors().shape[1]
+    def n_factors(self) -> int: return self._item_vectors().shape[1] # factors per item (a model without tables: its item embedding's width)
     @cached_property
     def _user_index(self): return _index(self.users)
     @cached_property
@@ -107,9 +115,7 @@ class Recommender:
             if self.items[r] != NA: rows.setdefault(t, []).append(r)
         return rows
     @property
-    def item_counts(self) -> np.ndarray:
-        "Number of training ratings of each item row"
-        return self.counts[1]
+    def item_counts(self) -> np.ndarray: return self.counts[1] # number of training ratings of each item row
 
     def user_row(self, user) -> int|None:
         "Row of `user` in the user table (the id as given or as text), or None when the model has not seen them"
@@ -150,18 +156,18 @@ def _trained(counts:np.ndarray, rows:np.ndarray) -> np.ndarray: return (rows >= 
 def predict(self:Recommender, users, # user ids, one per pair (or one id)
             items, # item ids, one per pair (or one id)
            ) -> np.ndarray: # float32 predicted rating of each pair
-    "Predicted ratings of `(user, item)` pairs. A user or item without training ratings counts as average: zero factors and zero bias for a dot-product model (the score then rests on the other side's bias), fastai's `#na#` row for other models"
+    "Predicted ratings of `(user, item)` pairs, clipped to the rating scale. A user or item without training ratings counts as average: zero factors and zero bias for a dot-product model (the score then rests on the other side's bias), fastai's `#na#` row for other models"
     users, items = np.atleast_1d(np.asarray(users, dtype=object)), np.atleast_1d(np.asarray(items, dtype=object))
     if len(users) != len(items): raise ValueError(f'{len(users)} users for {len(items)} items: give one user and one item per pair')
     u, i = _rows(self, users), _rows(self, items, users=False)
     ku, ki = _trained(self.counts[0], u), _trained(self.counts[1], i)
     t = self.tables
-    if t is None: return _forward(self, np.where(ku, u, 0), np.where(ki, i, 0))
+    if t is None: return self.clip(_forward(self, np.where(ku, u, 0), np.where(ki, i, 0)))
     uf, itf = t.user[np.maximum(u, 0)] * ku[:, None], t.item[np.maximum(i, 0)] * ki[:, None]
     x = (uf * itf).sum(1) + np.float32(t.mean)
     if t.user_bias is not None: x = x + t.user_bias[np.maximum(u, 0)] * ku
     if t.item_bias is not None: x = x + t.item_bias[np.maximum(i, 0)] * ki
-    return t.output(x.astype(np.float32))
+    return self.clip(t.output(x.astype(np.float32)))
 
 def _forward(model:Recommender, u:np.ndarray, i:np.ndarray, bs:int=2**16) -> np.ndarray:
     "The module's forward pass over pairs of rows, for models that are not a dot product (imports PyTorch)"
@@ -224,7 +230,7 @@ def recommend(self:Recommender, users, # one user id, a `FoldedUser`, or a list 
               n:int=10, # items per user
               exclude_rated:bool=True, # leave out the items each user rated
              ) -> pd.DataFrame: # user, rank, item, title, score (predicted rating), best first; `attrs['note']` says when a list is a fallback
-    "The top-`n` items for each user among those they have not rated"
+    "The top-`n` items for each user among those they have not rated, ranked by the model's scores, shown clipped to the rating scale"
     _check_n(n)
     one = isinstance(users, (str, FoldedUser)) or np.ndim(users) == 0
     users = [users] if one else list(users)
@@ -246,7 +252,7 @@ def recommend(self:Recommender, users, # one user id, a `FoldedUser`, or a list 
             notes.append(f'user {user!r} {"is not in the model" if rows[j] < 0 else "has no training ratings"}')
         top, vals = _top(self, s, n, rated if exclude_rated else [])
         frames.append(pd.DataFrame({'user': [user if not isinstance(user, FoldedUser) else 'new user'] * len(top), 'rank': np.arange(1, len(top) + 1),
-                                    'item': self.items[top], 'title': self.title(top), 'score': vals.astype(np.float64).round(4)}))
+                                    'item': self.items[top], 'title': self.title(top), 'score': self.clip(vals.astype(np.float64)).round(4)}))
     res = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=['user', 'rank', 'item', 'title', 'score'])
     res.attrs['note'] = f'{"; ".join(notes[:5])}{f" and {len(notes) - 5} more" if len(notes) > 5 else ""}: showing {fallback[1]}' if notes else None
     return res
@@ -346,9 +352,9 @@ def evaluate(self:Recommender, ratings:pd.DataFrame, # held-out ratings: user, i
              k:int=10, # length of the top-N lists
              **kwargs, # passed on to `collabnb.metrics.evaluate` (threshold, candidates)
             ) -> dict: # rmse, mae, precision@k, recall@k, ndcg@k, map@k, coverage@k
-    "Rating and ranking metrics on held-out ratings. Rows outside `is_valid` count as what each user had rated (never a candidate); a rating whose user or item the model does not know is predicted by `collabnb.metrics`' rule (the user's mean training rating, else the global mean)"
+    "Rating and ranking metrics on held-out ratings: RMSE and MAE of `predict` (its rule for unknown ids, clipped to the scale), and the ranking metrics of `collabnb.metrics.evaluate`. Rows outside `is_valid` count as what each user had rated (never a candidate)"
     import torch
-    from collabnb.metrics import Fold, evaluate
+    from collabnb.metrics import Fold, evaluate, rmse, mae
     missing = [c for c in ('user', 'item', 'rating') if c not in ratings.columns]
     if missing: raise ValueError(f'ratings: missing column(s) {missing}; found {list(ratings.columns)}')
     valid = ratings['is_valid'].to_numpy(bool) if 'is_valid' in ratings.columns else np.ones(len(ratings), bool)
@@ -362,7 +368,10 @@ def evaluate(self:Recommender, ratings:pd.DataFrame, # held-out ratings: user, i
         s = user_scores(self, np.asarray(users))
         s[:, na] = -np.inf # '#na#' is never recommended
         return torch.from_numpy(s)
-    return {k: float(v) for k,v in evaluate(score, fold, k=k, **kwargs).items()}
+    m = evaluate(score, fold, k=k, **kwargs)
+    pred, held = self.predict(ratings.user[valid], ratings.item[valid]), ratings.rating[valid].to_numpy(np.float64)
+    m['rmse'], m['mae'] = rmse(pred, held), mae(pred, held) # one rule for every rating, the same as `predict`'s and training's
+    return {k: float(v) for k,v in m.items()}
 
 # %% ../nbs/11_recommend.ipynb #9443a683
 @patch

@@ -25,6 +25,8 @@ from fastai.metrics import AccumMetric
 from fastai.torch_core import set_seed
 
 from .data import check_ratings, random_split, write_file
+from .metrics import rmse
+from .sources import rating_scale, scale_range
 from .distributed import rank_and_world, DistributedFastCallback
 from .fast import fast_dls
 from .vocab import _plain, id_rows, data_fingerprint
@@ -33,7 +35,7 @@ from .recommend import Recommender
 from .store import CHECKPOINT_FILE, _save, check_space, model_writer
 
 # %% auto #0
-__all__ = ['Y_RANGE', 'read_checkpoint', 'Checkpoint', 'check_fits', 'has_range', 'check_output_range', 'train_model']
+__all__ = ['read_checkpoint', 'Checkpoint', 'check_fits', 'has_range', 'check_output_range', 'train_model']
 
 # %% ../nbs/11b_train.ipynb #9bb16dfa
 def _rng_state(dls) -> dict:
@@ -176,8 +178,6 @@ def _check_number(name:str, v, whole:bool=False, zero:bool=False):
     if ok and whole: ok = float(v).is_integer()
     if not ok: raise ValueError(f'{name}={v!r}: must be a {"whole " if whole else ""}number {">= 0" if zero else "> 0"}')
 
-Y_RANGE = (0, 5.5) # fastbook's output range for 1-5 stars: a little above the top, so that 5 is reachable
-
 def _memory() -> int|None:
     "Bytes of physical memory, or None where the system does not say"
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
@@ -197,7 +197,7 @@ def check_fits(kind:str, # a registered model name
 def has_range(kind:str, # a registered model name
              ) -> bool:
     "Whether models of `kind` squash their output into a range (the plain-PyTorch ones do not)"
-    return 'y_range' in model_kind(kind).kwargs(1, 1, 1, Y_RANGE, 0.)
+    return 'y_range' in model_kind(kind).kwargs(1, 1, 1, (0, 1), 0.)
 
 def check_output_range(df:pd.DataFrame, # ratings
                        y_range, # the model's output range, or None
@@ -208,7 +208,7 @@ def check_output_range(df:pd.DataFrame, # ratings
     lo, hi = float(df.rating.min()), float(df.rating.max())
     if lo < y_range[0] or hi > y_range[1]:
         raise ValueError(f'{source}: ratings run from {lo:g} to {hi:g}, outside the model\'s output range ({y_range[0]:g}, {y_range[1]:g}); '
-                         'rescale them into it, or train --model torch, which has no output range')
+                         'rescale them, or give an output range that holds them (--y-range), or none: by default it follows the ratings\' scale')
 
 def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out)
                 model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
@@ -217,11 +217,12 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
                 lr:float=1e-2, # peak learning rate
                 wd:float=0.1, # weight decay
                 bs:int=2048, # batch size
-                y_range:tuple|None=Y_RANGE, # sigmoid range of the output, or None
+                y_range:tuple|str|None='scale', # sigmoid range of the output: 'scale' (from the ratings' scale, `scale_range`), (low, high), or None
                 out:str|Path|None=None, # model directory: a checkpoint after each epoch, then the model
                 resume:bool=False, # continue from the checkpoint in `out`
                 seed:int=42, # seeds the weights, the shuffling and the random split
                 source:str='ratings', # where the ratings come from, for messages and meta.json
+                split:dict|None=None, # how the ratings were read and split (`collabnb train` records its `load_data` arguments), for meta.json
                 bar:bool=True, # fastai's progress bar and table; False: a plain text table
                 cbs=None, # more fastai callbacks
                ) -> Recommender:
@@ -237,6 +238,8 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
             df['is_valid'] = random_split(len(df), 0.2, seed)
         if df.is_valid.all() or not df.is_valid.any(): raise ValueError(f'{source}: needs both training and validation ratings')
         if bs % world_size: raise ValueError(f'bs={bs}: does not split evenly between {world_size} processes')
+        scale = rating_scale(df.rating[~df.is_valid])
+        if isinstance(y_range, str): y_range = scale_range(scale) # any other string is refused by `new_module` below
         check_output_range(df, y_range if has_range(model) else None, source)
         set_seed(seed)
         dls = fast_dls(df, bs=bs // world_size)
@@ -263,7 +266,9 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
         history = ck.history if ck is not None else [[i] + _plain(list(v)) for i, v in enumerate(learn.recorder.values)]
         history = [dict(zip(['epoch', 'train_loss', 'valid_loss', 'valid_rmse', 'time'], h)) for h in history]
         info = dict(hyperparameters=hyper, data=dict(source=source, fingerprint=run['fingerprint'], n_train=len(train), n_valid=len(df) - len(train)),
-                    history=history, valid_rmse=history[-1]['valid_rmse'])
+                    history=history, scale=scale, split=split)
         res = Recommender.from_module(learn.model.cpu(), users, items, df, arch, **info)
+        valid = df[df.is_valid]
+        res.info['valid_rmse'] = rmse(res.predict(valid.user, valid.item), valid.rating) # what `evaluate` reports for these rows
         if dest is not None and rank == 0: _save(res, dest, out)
     return res
