@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/train.html.md"""
 
 # %% ../nbs/11b_train.ipynb #ac9d2893
 from __future__ import annotations
-import contextlib, hashlib, json, os, random
+import contextlib, hashlib, json, math, os, random
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from .recommend import Recommender
 from .store import CHECKPOINT_FILE, _save, check_space, model_writer
 
 # %% auto #0
-__all__ = ['read_checkpoint', 'Checkpoint', 'check_fits', 'has_range', 'check_output_range', 'train_model']
+__all__ = ['read_checkpoint', 'Checkpoint', 'check_fits', 'default_bs', 'has_range', 'check_output_range', 'train_model']
 
 # %% ../nbs/11b_train.ipynb #9bb16dfa
 def _rng_state(dls) -> dict:
@@ -194,6 +194,11 @@ def check_fits(kind:str, # a registered model name
         raise ValueError(f'n_factors={n_factors}: {n_users:,} users and {n_items:,} items need about {need / 2**30:,.0f} GiB to train, '
                          f'more than the {memory / 2**30:,.0f} GiB of memory here')
 
+def default_bs(n_train:int, # number of training ratings
+              ) -> int: # batch size
+    "The power of two nearest `n_train`/300, from 64 to 4,096: about 300 optimizer steps an epoch, and more for large data"
+    return int(min(4096, max(64, 2 ** round(math.log2(max(n_train, 1) / 300)))))
+
 def has_range(kind:str, # a registered model name
              ) -> bool:
     "Whether models of `kind` squash their output into a range (the plain-PyTorch ones do not)"
@@ -214,9 +219,9 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
                 model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
                 n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
                 epochs:int=5, # epochs of `fit_one_cycle`
-                lr:float=1e-2, # peak learning rate
+                lr:float=5e-3, # peak learning rate
                 wd:float=0.1, # weight decay
-                bs:int=2048, # batch size
+                bs:int|None=None, # batch size; None: `default_bs` of the number of training ratings
                 y_range:tuple|str|None='scale', # sigmoid range of the output: 'scale' (from the ratings' scale, `scale_range`), (low, high), or None
                 out:str|Path|None=None, # model directory: a checkpoint after each epoch, then the model
                 resume:bool=False, # continue from the checkpoint in `out`
@@ -227,7 +232,8 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
                 cbs=None, # more fastai callbacks
                ) -> Recommender:
     "Train a recommender with fastai's `fit_one_cycle`, checkpointing every epoch into `out` and saving the result there"
-    for name, v, whole in (('epochs', epochs, True), ('bs', bs, True), ('lr', lr, False)): _check_number(name, v, whole)
+    for name, v, whole in (('epochs', epochs, True), ('bs', bs, True), ('lr', lr, False)):
+        if v is not None or name != 'bs': _check_number(name, v, whole)
     _check_number('wd', wd, zero=True)
     if n_factors is not None: _check_number('n_factors', n_factors, whole=True)
     kind = model_kind(model)
@@ -237,6 +243,7 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
         if 'is_valid' not in df.columns:
             df['is_valid'] = random_split(len(df), 0.2, seed)
         if df.is_valid.all() or not df.is_valid.any(): raise ValueError(f'{source}: needs both training and validation ratings')
+        if bs is None: bs = default_bs(int((~df.is_valid).sum()))
         if bs % world_size: raise ValueError(f'bs={bs}: does not split evenly between {world_size} processes')
         scale = rating_scale(df.rating[~df.is_valid])
         if isinstance(y_range, str): y_range = scale_range(scale) # any other string is refused by `new_module` below
