@@ -23,16 +23,16 @@ from matplotlib.figure import Figure
 from .data import write_file
 from .fast import fastai_stock_dls
 from .metrics import Fold, load_fold, evaluate, model_scorer
-from .models import DotProduct, DotProductBias, bayesian_mf
+from .models import DotProduct, DotProductBias
 from .registry import MODELS, new_module
 from .torch_mf import (RatingsDataset, ratings_dl, BiasedMatrixFactorization, make_optimizers, train_epoch,
                                DEFAULTS as TORCH_DEFAULTS)
 
 # %% auto #0
-__all__ = ['DOTPRODUCTBIAS_RECIPE', 'BEST_RECIPE', 'BENCH_ROWS', 'TUNED', 'fit_fastai_stock', 'fit_surprise',
-           'fit_collabnb_dotproduct', 'fit_collabnb_embeddingnn', 'fit_collabnb_dotproductbias', 'fit_collabnb_torch',
-           'fit_collabnb_fastbook', 'fit_collabnb_best', 'fit_registered', 'bench_rows', 'run_bench', 'bench_table',
-           'bench_json', 'write_bench_json', 'plot_bench', 'save_bench_plot', 'bench_cli']
+__all__ = ['DOTPRODUCTBIAS_RECIPE', 'BENCH_ROWS', 'TUNED', 'fit_fastai_stock', 'fit_surprise', 'fit_collabnb_dotproduct',
+           'fit_collabnb_embeddingnn', 'fit_collabnb_dotproductbias', 'fit_collabnb_torch', 'fit_collabnb_fastbook',
+           'fit_collabnb_best', 'fit_registered', 'bench_rows', 'run_bench', 'bench_table', 'bench_json',
+           'write_bench_json', 'plot_bench', 'save_bench_plot', 'bench_cli']
 
 # %% ../nbs/10f_benchmark.ipynb #ec0dda9d
 def _timed_fit(learn, *args, **kwargs) -> float:
@@ -136,7 +136,7 @@ def fit_collabnb_torch(train:pd.DataFrame, # coded training ratings: user, item,
     ds = RatingsDataset(train)
     model = BiasedMatrixFactorization(n_users, n_items, TORCH_DEFAULTS['factors'], global_mean=float(ds.y.mean()))
     opts = make_optimizers(model, TORCH_DEFAULTS['lr'])
-    dl = ratings_dl(ds, TORCH_DEFAULTS['batch'], shuffle=True)
+    dl = ratings_dl(ds, TORCH_DEFAULTS['bs'], shuffle=True)
     start = time.perf_counter()
     for _ in range(TORCH_DEFAULTS['epochs']): train_epoch(model, dl, opts, wd=TORCH_DEFAULTS['wd'])
     return model_scorer(model, n_items), time.perf_counter() - start
@@ -153,18 +153,19 @@ def fit_collabnb_fastbook(train:pd.DataFrame, # coded training ratings: user, it
     return model_scorer(learn.model, n_items, offset=1), secs
 
 # %% ../nbs/10f_benchmark.ipynb #0f0d3daf
-BEST_RECIPE = dict(n_factors=10, n_sweeps=125, burn_in=20, implicit_ridge=1.0)  # chosen on validation slices of u1.base and u2.base
-
 def fit_collabnb_best(train:pd.DataFrame, # coded training ratings: user, item, rating
                       n_users:int, # number of user codes
                       n_items:int, # number of item codes
                      ) -> tuple: # (score function, fit seconds)
-    "collabnb's best recipe: `bayesian_mf` with `BEST_RECIPE`"
-    u, i, r = (torch.as_tensor(train[c].to_numpy()) for c in ('user', 'item', 'rating'))
+    "collabnb's most accurate model: `collabnb.bayes.fit_bayes` with `BAYES_SETTINGS`, as `collabnb train --model bayes` trains it"
+    from collabnb.bayes import fit_bayes
     start = time.perf_counter()
-    pred = bayesian_mf(u, i, r, n_users, n_items, **BEST_RECIPE)
+    model, _ = fit_bayes(train.user, train.item, train.rating, n_users, n_items)
     secs = time.perf_counter() - start
-    return (lambda users: pred[torch.as_tensor(users)]), secs
+    w = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    user, item, mean = w['user_factors.weight'], w['item_factors.weight'], float(w['global_bias'])
+    ub, ib = w['user_bias.weight'][:, 0], w['item_bias.weight'][:, 0]
+    return (lambda users: np.clip(mean + ub[users, None] + ib[None] + user[users] @ item.T, 1, 5)), secs
 
 # %% ../nbs/10f_benchmark.ipynb #305eea4f
 BENCH_ROWS = {
@@ -180,7 +181,7 @@ BENCH_ROWS = {
 }
 
 # %% ../nbs/10f_benchmark.ipynb #2727e183
-TUNED = {'dot': 'collabnb-dotproduct', 'bias': 'collabnb-dotproductbias', 'nn': 'collabnb-embeddingnn', 'torch': 'collabnb-torch'} # registry name: tuned row
+TUNED = {'dot': 'collabnb-dotproduct', 'bias': 'collabnb-dotproductbias', 'nn': 'collabnb-embeddingnn', 'torch': 'collabnb-torch', 'bayes': 'collabnb-best'} # registry name: tuned row
 
 def fit_registered(name:str, # a registered model name
                   ): # a fit function (train, n_users, n_items) -> (score function, fit seconds)
@@ -289,6 +290,8 @@ def save_bench_plot(results:list, # `run_bench` output
     return _write(path, png.getvalue())
 
 # %% ../nbs/10f_benchmark.ipynb #a3015afc
+from .args import positive_int
+
 def _fold_list(text:str) -> list:
     folds = [f.strip().removeprefix('u') for f in text.split(',') if f.strip()]
     if not folds or any(f not in {'1', '2', '3', '4', '5'} for f in folds):
@@ -300,10 +303,6 @@ def _name_list(text:str) -> list:
     unknown = [n for n in names if n not in bench_rows()]
     if not names or unknown: raise argparse.ArgumentTypeError(f'unknown row(s) {unknown or text!r}; choose from {", ".join(bench_rows())}')
     return names
-
-def _positive_int(text:str) -> int:
-    if not text.isdigit() or int(text) < 1: raise argparse.ArgumentTypeError(f'{text!r}: expected a positive integer')
-    return int(text)
 
 def _size_list(text:str) -> list:
     try: sizes = [int(float(s)) for s in text.split(',')]
@@ -326,7 +325,7 @@ def bench_cli(argv:list|None=None, # arguments after `collabnb bench`; None: `sy
     p.add_argument('--json', action='store_true', help='print the results as a JSON list on stdout (progress and the table go to stderr)')
     p.add_argument('--results', type=Path, default=None, metavar='FILE', help='write the results to this JSON file, one object per row and fold')
     p.add_argument('--plot', type=Path, default=None, metavar='FILE', help='write a PNG plot of RMSE against fit seconds')
-    p.add_argument('--threads', type=_positive_int, default=1,
+    p.add_argument('--threads', type=positive_int, default=1,
                    help='PyTorch CPU threads for every row (default: 1, which keeps timings stable on a shared machine)')
     p.add_argument('--scale', action='store_true', help='run the large-data benchmark on synthetic ratings instead')
     p.add_argument('--sizes', type=_size_list, default=None, help='with --scale: numbers of ratings, e.g. 1e6,1e7,2.5e7 (default: 1e6,1e7)')

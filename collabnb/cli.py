@@ -6,65 +6,21 @@ Docs: https://collabnb.github.io/collabnb/cli.html.md"""
 
 # %% ../nbs/12_cli.ipynb #18aa2223
 from __future__ import annotations
-import argparse, contextlib, importlib, json, math, os, sys, time, warnings
+import argparse, contextlib, importlib, json, os, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, plot_path, device
 from .sources import SPLITS, load_data, _first_line
 
 # %% auto #0
-__all__ = ['DELEGATED', 'RECS_HEADER', 'UsageError', 'Parser', 'positive_int', 'positive_float', 'one_of', 'non_negative_float',
-           'value_range', 'make_parser', 'recorded_split', 'cmd_train', 'read_users', 'cmd_recommend', 'cmd_similar',
-           'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'main']
-
-# %% ../nbs/12_cli.ipynb #2895fb00
-class UsageError(Exception):
-    "A bad command line, reported as one line"
-
-class Parser(argparse.ArgumentParser):
-    "An `ArgumentParser` that raises `UsageError` instead of printing usage and exiting"
-    def error(self, message): raise UsageError(f'{self.prog}: error: {message}')
-
-def positive_int(s:str) -> int:
-    "An argparse type: a whole number >= 1"
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number') from None
-    if v < 1: raise argparse.ArgumentTypeError(f'{s} must be at least 1')
-    return v
-
-def positive_float(s:str) -> float:
-    "An argparse type: a finite number > 0"
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a number') from None
-    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f'{s} must be a finite number > 0')
-    return v
-
-def one_of(*choices:str):
-    "An argparse type that accepts one of `choices` and refuses anything else in one stable sentence"
-    def choice(s:str) -> str:
-        if s not in choices: raise argparse.ArgumentTypeError(f"{s!r} is not one of {', '.join(choices)}")
-        return s
-    return choice
-
-def non_negative_float(s:str) -> float:
-    "An argparse type: a finite number >= 0"
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a number') from None
-    if not (math.isfinite(v) and v >= 0): raise argparse.ArgumentTypeError(f'{s} must be a finite number >= 0')
-    return v
-
-def value_range(s:str) -> tuple:
-    "An argparse type: two finite numbers, low before high, as `LO,HI`"
-    try: lo, hi = (float(v) for v in s.split(','))
-    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not LO,HI (two numbers, e.g. 0,5.5)') from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi): raise argparse.ArgumentTypeError(f'{s!r}: need two finite numbers, low before high')
-    return lo, hi
+__all__ = ['DELEGATED', 'RECS_HEADER', 'make_parser', 'recorded_split', 'cmd_train', 'read_users', 'cmd_recommend', 'cmd_similar',
+           'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'cmd_torch_train', 'main']
 
 # %% ../nbs/12_cli.ipynb #6add9748
 DELEGATED = { # command: (module, function taking argv, help line)
-    'torch-train': ('collabnb.torch_mf', 'torch_train_cli', 'train the plain-PyTorch model (collabnb torch-train --help)'),
     'bench': ('collabnb.bench', 'bench_cli', 'benchmark collabnb against fastai and Surprise (collabnb bench --help)')}
 
 def make_parser() -> Parser:
@@ -74,11 +30,12 @@ def make_parser() -> Parser:
     p = Parser(prog='collabnb', description='Collaborative filtering with fastai: train, evaluate, recommend.')
     p.add_argument('--version', action='version', version=f'collabnb {__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    def data_args(q, required=True):
-        q.add_argument('--data', required=required, help="'ml-100k', 'synthetic:N' (N generated ratings) or a ratings file (CSV, TSV, ...)")
-        q.add_argument('--split', default='random', type=one_of(*SPLITS), metavar='SPLIT',
+    def data_args(q, required=True, data=None, split='random'):
+        q.add_argument('--data', required=required, default=data,
+                       help="'ml-100k', 'synthetic:N' (N generated ratings) or a ratings file (CSV, TSV, ...)" + (f' (default: {data})' if data else ''))
+        q.add_argument('--split', default=split, type=one_of(*SPLITS), metavar='SPLIT',
                        help="validation split: random (seeded 20%%), time (latest 20%%), user-time (each user's latest 20%%), "
-                            "leave-last-out (each user's latest rating), or for ml-100k u1..u5 (default: random)")
+                            f"leave-last-out (each user's latest rating), or for ml-100k u1..u5 (default: {split or 'u1 for ml-100k, else random'})")
         q.add_argument('--test', metavar='FILE', help='held-out ratings in a file of their own: --data is then all training')
         q.add_argument('--user-col', help='user column of a ratings file (default: guessed from the header)')
         q.add_argument('--item-col', help='item column (default: guessed)')
@@ -93,8 +50,8 @@ def make_parser() -> Parser:
     data_args(q)
     q.add_argument('--model', default='bias', type=one_of(*MODELS), metavar='{' + ','.join(MODELS) + '}',
                    help=', '.join(f'{m.name}: {m.class_name}' for m in MODELS.values()) + ' (default: bias)')
-    q.add_argument('--factors', type=positive_int, help='factors per user and item (default: 50; nn: fastai\'s rule of thumb)')
-    q.add_argument('--epochs', type=positive_int, default=5, help='epochs (default: 5)')
+    q.add_argument('--factors', type=positive_int, help='factors per user and item (default: 50; nn: fastai\'s rule of thumb; bayes: 20 per sample)')
+    q.add_argument('--epochs', type=positive_int, help='epochs (default: 5); for bayes, Gibbs sweeps (default: 125)')
     q.add_argument('--lr', type=positive_float, default=5e-3, help='peak learning rate of the one-cycle schedule (default: 0.005)')
     q.add_argument('--wd', type=non_negative_float, default=0.1, help='weight decay (default: 0.1)')
     q.add_argument('--bs', type=positive_int, help='batch size (default: from the number of ratings, about 300 steps an epoch, 64 to 4096)')
@@ -139,7 +96,25 @@ def make_parser() -> Parser:
     out_args(q)
     q.set_defaults(run=cmd_fold_in)
 
+    q = sub.add_parser('torch-train', help='train the plain-PyTorch model of lesson 7; train and test RMSE per epoch',
+                       description='Train matrix factorization in plain PyTorch and report train/test RMSE per epoch; no model is saved.')
+    data_args(q, required=False, data='ml-100k', split=None)
+    q.add_argument('--epochs', type=positive_int, help='passes over the training ratings (default: %(default)s)')
+    q.add_argument('--bs', type=positive_int, help='ratings per batch (default: %(default)s)')
+    q.add_argument('--batch', type=positive_int, dest='bs', help=argparse.SUPPRESS) # the option's name before --bs
+    q.add_argument('--lr', type=positive_float, help='Adam / SparseAdam learning rate (default: %(default)s)')
+    q.add_argument('--factors', type=positive_int, help='factors per user and item (default: %(default)s)')
+    q.add_argument('--wd', type=non_negative_float, help='L2 weight on the rows each batch uses (default: %(default)s)')
+    q.add_argument('--bias', action='store_true', help='add user, item and global biases (BiasedMatrixFactorization)')
+    q.add_argument('--sparse', action='store_true', help='sparse embedding gradients, trained with SparseAdam')
+    q.add_argument('--plot', type=plot_path, metavar='OUT.png', help='write the train/test RMSE curves to this image file')
+    q.add_argument('--device', type=device, default='auto', help='auto (CUDA if available, else CPU), cpu, cuda, cuda:1, ... (default: auto)')
+    q.add_argument('--threads', type=positive_int, default=1, help='CPU threads for PyTorch; one is fastest for small tables (default: 1)')
+    q.add_argument('--seed', type=int, default=42, help='random seed: initialization, shuffling, random split (default: 42)')
+    q.set_defaults(run=cmd_torch_train)
+
     for name, (_, _, text) in DELEGATED.items(): sub.add_parser(name, help=text, add_help=False)
+    p.commands = sub.choices # each command's parser, by name: `main` sets torch-train's defaults
     return p
 
 # %% ../nbs/12_cli.ipynb #e5950f2b
@@ -215,7 +190,7 @@ def cmd_recommend(args) -> int:
     if args.out is not None and Path(args.out).exists() and (not Path(args.out).is_file() or _first_line(Path(args.out)).strip() != RECS_HEADER):
         raise ValueError(f'{args.out}: exists and is not a file of recommendations that collabnb wrote; choose another --out')
     users = [args.user] if args.user is not None else read_users(args.users) if args.users else list(rec.users[rec.counts[0] > 0])
-    users = [u if rec.user_row(u) is None else rec.users[rec.user_row(u)] for u in users] # ids as the model has them: 42, not '42'
+    users = [u if r is None else rec.users[r] for u, r in zip(users, map(rec.user_row, users))] # ids as the model has them: 42, not '42'
     res = rec.recommend(users, args.n, exclude_rated=not args.include_rated)
     if res.attrs.get('note'): print(f'collabnb: note: {printable(res.attrs["note"])}', file=sys.stderr)
     if args.out is not None:
@@ -276,17 +251,39 @@ def cmd_evaluate(args) -> int:
         print('  '.join(f'{k}: {float(v):.4f}' for k,v in m.items()))
     return 0
 
+# %% ../nbs/12_cli.ipynb #7c0f3a21
+def cmd_torch_train(args) -> int:
+    "`collabnb torch-train`: the plain-PyTorch model trained on `--data`, with train and test RMSE per epoch and, with `--plot`, their curves"
+    import torch
+    from collabnb.torch_mf import DEFAULTS, train_torch_mf, plot_rmse
+    for k, v in DEFAULTS.items(): # left at None by `make_parser`
+        if getattr(args, k, None) is None: setattr(args, k, v)
+    args.split = args.split or ('u1' if args.data == 'ml-100k' else 'random')
+    df, source = load_data(**recorded_split(args))
+    name = source if args.test or args.data == 'ml-100k' else f'{source}, {args.split} split'
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try: model, history = train_torch_mf(df[~df.is_valid], df[df.is_valid], args.bias, args.sparse, args.factors, args.epochs, args.bs,
+                                         args.lr, args.wd, args.device, args.seed, test_name=name)
+    finally: torch.set_num_threads(threads)
+    if args.plot:
+        plot_rmse(history, args.plot, f'{type(model).__name__} on {name}')
+        print(f'plot: {args.plot}')
+    return 0
+
 # %% ../nbs/12_cli.ipynb #4f1e0343
 def _one_line(e:BaseException) -> str:
     lines = str(e).strip().splitlines()
     return lines[0] if lines else type(e).__name__
 
+def _unavailable(command:str, e:Exception) -> int:
+    print(f'collabnb: error: {command} is not available ({type(e).__name__}: {_one_line(e)})', file=sys.stderr)
+    return 1
+
 def _delegate(command:str, argv:list) -> int:
     mod, fn, _ = DELEGATED[command]
     try: run = getattr(importlib.import_module(mod), fn)
-    except Exception as e:
-        print(f'collabnb: error: {command} is not available ({type(e).__name__}: {_one_line(e)})', file=sys.stderr)
-        return 1
+    except Exception as e: return _unavailable(command, e)
     res = run(argv)
     return res if isinstance(res, int) else 0
 
@@ -303,6 +300,10 @@ def _main(argv:list, debug:bool) -> int:
     try:
         if argv and argv[0] in DELEGATED: return _delegate(argv[0], argv[1:])
         parser = make_parser()
+        if argv and argv[0] == 'torch-train': # its defaults live beside the model, in a module that imports PyTorch
+            try: from collabnb.torch_mf import DEFAULTS
+            except Exception as e: return _unavailable('torch-train', e)
+            parser.commands['torch-train'].set_defaults(**DEFAULTS) # before parsing: `--help` shows them too
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help(sys.stderr)

@@ -11,35 +11,34 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .data import load_ratings, encode_ids
 
 # %% auto #0
 __all__ = ['rmse', 'mae', 'precision_at_k', 'recall_at_k', 'ndcg_at_k', 'map_at_k', 'catalogue_coverage', 'Fold',
-           'fold_from_frames', 'load_fold', 'FoldScores', 'score_fold', 'evaluate', 'model_scorer', 'fit_and_evaluate',
-           'cross_validate']
+           'fold_from_frames', 'load_fold', 'FoldScores', 'top_k', 'score_fold', 'evaluate', 'model_scorer',
+           'fit_and_evaluate', 'cross_validate']
 
 # %% ../nbs/08_metrics.ipynb #7edc9d62
-def _f64(x) -> torch.Tensor: return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).double()
+def _f64(x) -> np.ndarray: return np.asarray(x, dtype=np.float64)
 
 def rmse(pred, # predicted ratings
          targ, # true ratings, same length
         ) -> float:
     "Root mean squared error of `pred` against `targ`"
-    return float(((_f64(pred) - _f64(targ))**2).mean().sqrt())
+    return float(np.sqrt(np.mean((_f64(pred) - _f64(targ))**2)))
 
 # %% ../nbs/08_metrics.ipynb #cd6c67b3
 def mae(pred, # predicted ratings
         targ, # true ratings, same length
        ) -> float:
     "Mean absolute error of `pred` against `targ`"
-    return float((_f64(pred) - _f64(targ)).abs().mean())
+    return float(np.mean(np.abs(_f64(pred) - _f64(targ))))
 
 # %% ../nbs/08_metrics.ipynb #874734f3
 def _per_user(hits, n_relevant):
-    "`hits` as a bool tensor, `n_relevant` as int64, and the mask of users that have something relevant"
-    hits, n_relevant = torch.as_tensor(hits).bool(), torch.as_tensor(n_relevant).long()
+    "`hits` as a bool array, `n_relevant` as int64, and the mask of users that have something relevant"
+    hits, n_relevant = np.asarray(hits, dtype=bool), np.asarray(n_relevant, dtype=np.int64)
     return hits, n_relevant, n_relevant > 0
 
 def precision_at_k(hits, # bool (n_users, k): is the j-th recommended item relevant
@@ -47,7 +46,7 @@ def precision_at_k(hits, # bool (n_users, k): is the j-th recommended item relev
                   ) -> float:
     "Mean share of relevant items in each list, over users with at least one relevant item"
     hits, n_rel, keep = _per_user(hits, n_relevant)
-    return float((hits.sum(1) / hits.shape[1])[keep].double().mean())
+    return float((hits.sum(1) / hits.shape[1])[keep].mean())
 
 # %% ../nbs/08_metrics.ipynb #9aed0899
 def recall_at_k(hits, # bool (n_users, k): is the j-th recommended item relevant
@@ -55,10 +54,10 @@ def recall_at_k(hits, # bool (n_users, k): is the j-th recommended item relevant
                ) -> float:
     "Mean share of each user's relevant items found in their list, over users with at least one relevant item"
     hits, n_rel, keep = _per_user(hits, n_relevant)
-    return float((hits.sum(1)[keep] / n_rel[keep]).double().mean())
+    return float((hits.sum(1)[keep] / n_rel[keep]).mean())
 
 # %% ../nbs/08_metrics.ipynb #a4e2c76c
-def _discounts(k:int) -> torch.Tensor: return 1 / torch.log2(torch.arange(k, dtype=torch.float64) + 2)
+def _discounts(k:int) -> np.ndarray: return 1 / np.log2(np.arange(k) + 2.0)
 
 def ndcg_at_k(hits, # bool (n_users, k): is the j-th recommended item relevant
               n_relevant, # (n_users,) number of relevant test items of each user
@@ -66,8 +65,8 @@ def ndcg_at_k(hits, # bool (n_users, k): is the j-th recommended item relevant
     "Mean normalised discounted cumulative gain (binary relevance), over users with at least one relevant item"
     hits, n_rel, keep = _per_user(hits, n_relevant)
     disc = _discounts(hits.shape[1])
-    dcg = (hits.double() * disc).sum(1)
-    idcg = disc.cumsum(0)[n_rel.clamp(1, hits.shape[1]) - 1]
+    dcg = (hits * disc).sum(1)
+    idcg = disc.cumsum()[n_rel.clip(1, hits.shape[1]) - 1]
     return float((dcg / idcg)[keep].mean())
 
 # %% ../nbs/08_metrics.ipynb #c91178e4
@@ -76,17 +75,16 @@ def map_at_k(hits, # bool (n_users, k): is the j-th recommended item relevant
             ) -> float:
     "Mean average precision, each user's AP divided by min(n_relevant, k), over users with at least one relevant item"
     hits, n_rel, keep = _per_user(hits, n_relevant)
-    k, h = hits.shape[1], hits.double()
-    precision = h.cumsum(1) / torch.arange(1, k + 1)
-    return float(((precision * h).sum(1) / n_rel.clamp(1, k))[keep].mean())
+    precision = hits.cumsum(1) / np.arange(1, hits.shape[1] + 1)
+    return float(((precision * hits).sum(1) / n_rel.clip(1, hits.shape[1]))[keep].mean())
 
 # %% ../nbs/08_metrics.ipynb #a2282bb6
 def catalogue_coverage(top, # int (n_users, k): item codes of each user's list, -1 for an empty position
                        n_items:int, # size of the catalogue
                       ) -> float:
     "Share of the catalogue's items that appear in at least one list"
-    top = torch.as_tensor(top)
-    return len(torch.unique(top[top >= 0])) / n_items
+    top = np.asarray(top)
+    return len(np.unique(top[top >= 0])) / n_items
 
 # %% ../nbs/08_metrics.ipynb #83eea8ad
 @dataclass
@@ -125,15 +123,31 @@ def load_fold(name:str='u1', # canonical fold 'u1'..'u5' of MovieLens-100K
 @dataclass
 class FoldScores:
     "What a score function gave on a fold's test file"
-    pred:torch.Tensor # (n_test,) predicted rating of every test row
-    users:torch.Tensor # (n,) user codes that were ranked (test users with at least one known item)
-    top:torch.Tensor # (n, k) each ranked user's top-k item codes, -1 where fewer than k candidates
-    hits:torch.Tensor # (n, k) bool: is top[u, j] relevant to the user
-    n_relevant:torch.Tensor # (n,) relevant test items per user (known items only)
+    pred:np.ndarray # (n_test,) predicted rating of every test row
+    users:np.ndarray # (n,) user codes that were ranked (test users with at least one known item)
+    top:np.ndarray # (n, k) each ranked user's top-k item codes, -1 where fewer than k candidates
+    hits:np.ndarray # (n, k) bool: is top[u, j] relevant to the user
+    n_relevant:np.ndarray # (n,) relevant test items per user (known items only)
 
-def _cols(df:pd.DataFrame): return [torch.as_tensor(df[c].to_numpy()) for c in ('user', 'item', 'rating')]
+def _cols(df:pd.DataFrame): return [df[c].to_numpy() for c in ('user', 'item', 'rating')]
 
-def score_fold(score_fn, # users (LongTensor) -> (len(users), n_items) predicted ratings
+def _scores(x) -> np.ndarray:
+    "A score function's output as a float32 array we may write into (tensors on any device come back to the CPU)"
+    if hasattr(x, 'detach'): x = x.detach().float().cpu().numpy()
+    return np.array(x, dtype=np.float32)
+
+def top_k(scores:np.ndarray, # (n_users, n_items) scores, -inf for items that are not candidates
+          k:int, # list length
+         ) -> np.ndarray: # (n_users, k) item codes, best first, -1 where fewer than k candidates
+    "Each row's `k` best-scored items, best first"
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(k), (len(scores), 1))
+    best = np.take_along_axis(scores, part, 1)
+    order = np.argsort(-best, axis=1, kind='stable')
+    top, best = np.take_along_axis(part, order, 1), np.take_along_axis(best, order, 1)
+    return np.where(best > -np.inf, top, -1)
+
+def score_fold(score_fn, # users (int64 array) -> (len(users), n_items) predicted ratings (array or tensor)
                fold:Fold, # coded train and test ratings
                k:int=10, # length of the top-N lists
                threshold:float=4.0, # a test rating >= threshold makes the item relevant
@@ -146,38 +160,40 @@ def score_fold(score_fn, # users (LongTensor) -> (len(users), n_items) predicted
     su, si, sr = _cols(fold.test)
     known = (su >= 0) & (si >= 0)
     ku, ki, kr = su[known], si[known], sr[known]
-    users = torch.unique(ku)
-    kpred = torch.empty(len(ku))
+    users = np.unique(ku)
+    kpred = np.empty(len(ku), np.float32)
     tops, hits, n_rel = [], [], []
-    for batch in torch.split(users, chunk):
-        with torch.no_grad(): scores = torch.as_tensor(score_fn(batch)).float().clone()
-        in_batch = torch.isin(ku, batch)
-        row, item = torch.searchsorted(batch, ku[in_batch]), ki[in_batch]
+    for start in range(0, len(users), chunk):
+        batch = users[start:start + chunk]
+        scores = _scores(score_fn(batch))
+        in_batch = np.isin(ku, batch)
+        row, item = np.searchsorted(batch, ku[in_batch]), ki[in_batch]
         kpred[in_batch] = scores[row, item]
         if candidates == 'unrated':
-            seen = torch.isin(tu, batch)
-            scores[torch.searchsorted(batch, tu[seen]), ti[seen]] = -torch.inf
+            seen = np.isin(tu, batch)
+            scores[np.searchsorted(batch, tu[seen]), ti[seen]] = -np.inf
         else:
-            allowed = torch.zeros_like(scores, dtype=torch.bool)
+            allowed = np.zeros(scores.shape, bool)
             allowed[row, item] = True
-            scores[~allowed] = -torch.inf
-        best, top = scores.topk(min(k, fold.n_items), dim=1)
-        top = torch.where(best > -torch.inf, top, -1)
+            scores[~allowed] = -np.inf
+        top = top_k(scores, k)
         liked = kr[in_batch] >= threshold
-        relevant = torch.zeros_like(scores, dtype=torch.bool)
+        relevant = np.zeros(scores.shape, bool)
         relevant[row[liked], item[liked]] = True
-        hits.append(relevant.gather(1, top.clamp(min=0)) & (top >= 0))
+        hits.append(np.take_along_axis(relevant, top.clip(min=0), 1) & (top >= 0))
         tops.append(top)
         n_rel.append(relevant.sum(1))
-    user_mean = torch.zeros(fold.n_users, dtype=torch.float64).index_add_(0, tu, tr.double())
-    user_mean = user_mean / torch.bincount(tu, minlength=fold.n_users).clamp(min=1)
-    pred = torch.full((len(su),), float(tr.double().mean()))
-    pred[su >= 0] = user_mean[su[su >= 0]].float()
+    counts = np.bincount(tu, minlength=fold.n_users)
+    user_mean = np.bincount(tu, weights=tr.astype(np.float64), minlength=fold.n_users) / counts.clip(min=1)
+    pred = np.full(len(su), tr.astype(np.float64).mean(), np.float32)
+    pred[su >= 0] = user_mean[su[su >= 0]]
     pred[known] = kpred
-    return FoldScores(pred, users, torch.cat(tops), torch.cat(hits), torch.cat(n_rel))
+    empty = np.zeros((0, min(k, fold.n_items)), np.int64)
+    return FoldScores(pred, users, np.concatenate(tops) if tops else empty, np.concatenate(hits) if hits else empty.astype(bool),
+                      np.concatenate(n_rel) if n_rel else np.zeros(0, np.int64))
 
 # %% ../nbs/08_metrics.ipynb #5a136231
-def evaluate(score_fn, # users (LongTensor) -> (len(users), n_items) predicted ratings
+def evaluate(score_fn, # users (int64 array) -> (len(users), n_items) predicted ratings (array or tensor)
              fold:Fold, # coded train and test ratings
              k:int=10, # length of the top-N lists
              threshold:float=4.0, # a test rating >= threshold makes the item relevant
@@ -185,23 +201,24 @@ def evaluate(score_fn, # users (LongTensor) -> (len(users), n_items) predicted r
             ) -> dict: # rmse, mae, precision@k, recall@k, ndcg@k, map@k, coverage@k
     "Rating and ranking metrics of a score function on a fold's test file"
     s = score_fold(score_fn, fold, k, threshold, candidates)
-    targ = torch.as_tensor(fold.test['rating'].to_numpy())
+    targ = fold.test['rating'].to_numpy()
     return {'rmse': rmse(s.pred, targ), 'mae': mae(s.pred, targ),
             f'precision@{k}': precision_at_k(s.hits, s.n_relevant), f'recall@{k}': recall_at_k(s.hits, s.n_relevant),
             f'ndcg@{k}': ndcg_at_k(s.hits, s.n_relevant), f'map@{k}': map_at_k(s.hits, s.n_relevant),
             f'coverage@{k}': catalogue_coverage(s.top, fold.n_items)}
 
 # %% ../nbs/08_metrics.ipynb #6c08d253
-def model_scorer(model:torch.nn.Module, # takes (bs, 2) LongTensor of [user, item] codes, returns (bs,) or (bs, 1) ratings
+def model_scorer(model, # a torch module: takes (bs, 2) LongTensor of [user, item] codes, returns (bs,) or (bs, 1) ratings
                  n_items:int, # size of the catalogue (without fastai's '#na#')
                  offset:int=0, # added to our codes to get the model's: 1 for fastai vocabularies with '#na#' at 0
                  bs:int=2**16, # pairs per forward pass
                 ):
     "A score function (users -> (len(users), n_items) ratings) over a model of `[user, item]` pairs"
-    def score(users:torch.Tensor) -> torch.Tensor:
+    import torch # only scoring a torch module needs it
+    def score(users) -> torch.Tensor:
         model.eval()
         device = next(model.parameters()).device
-        users, items = torch.as_tensor(users), torch.arange(n_items)
+        users, items = torch.as_tensor(np.asarray(users)), torch.arange(n_items)
         pairs = torch.stack([users.repeat_interleave(n_items), items.repeat(len(users))], 1) + offset
         with torch.no_grad(): out = torch.cat([model(b.to(device)).reshape(-1).float().cpu() for b in torch.split(pairs, bs)])
         return out.view(len(users), n_items)

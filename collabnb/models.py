@@ -14,7 +14,7 @@ from fastai.layers import Embedding, sigmoid_range
 from fastai.learner import Learner
 
 # %% auto #0
-__all__ = ['DotProduct', 'valid_rmse', 'DotProductBias', 'create_params', 'DotProductBiasParams', 'bayesian_mf']
+__all__ = ['DotProduct', 'valid_rmse', 'DotProductBias', 'create_params', 'DotProductBiasParams']
 
 # %% ../nbs/01_dot_product.ipynb #cc42b4db
 class DotProduct(Module):
@@ -97,94 +97,3 @@ class DotProductBiasParams(Module):
         res = (self.user_factors[users] * self.item_factors[items]).sum(dim=1)
         res = res + self.user_bias[users] + self.item_bias[items]
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
-
-# %% ../nbs/10f_benchmark.ipynb #995ada2d
-import warnings
-from torch.distributions import Gamma, MultivariateNormal, Wishart
-
-def _normal_wishart_draw(theta:torch.Tensor, beta0:float=2.0) -> tuple:
-    "(mean, precision) of the rows' Gaussian prior, drawn from its Normal-Wishart posterior given the rows `theta` (prior: mean 0, scale I, D dof)"
-    n, d = theta.shape
-    mean = theta.mean(0)
-    scatter = (theta - mean).T @ (theta - mean)
-    scale = torch.linalg.inv(torch.eye(d, dtype=theta.dtype) + scatter + (beta0 * n / (beta0 + n)) * torch.outer(mean, mean))
-    prec = Wishart(df=torch.tensor(float(d + n), dtype=theta.dtype), covariance_matrix=(scale + scale.T) / 2).sample()
-    cov = torch.linalg.inv((beta0 + n) * prec)
-    return MultivariateNormal(n * mean / (beta0 + n), covariance_matrix=(cov + cov.T) / 2).sample(), prec
-
-def _draw_rows(mask:torch.Tensor, resid:torch.Tensor, other:torch.Tensor, prior_mean:torch.Tensor, prior_prec:torch.Tensor, alpha:float) -> torch.Tensor:
-    "Every row a drawn from N(P⁻¹(Λ m_a + α Σ_j mask_aj resid_aj x_j), P⁻¹), P = Λ + α Σ_j mask_aj x_j x_jᵀ, with x_j the rows of `other`"
-    d = other.shape[1]
-    outer = (other[:, :, None] * other[:, None, :]).reshape(len(other), d * d)
-    prec = (mask @ outer).reshape(len(mask), d, d).double() * alpha + prior_prec
-    rhs = (resid @ other).double() * alpha + prior_mean @ prior_prec
-    chol = torch.linalg.cholesky(prec)
-    mean = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
-    noise = torch.linalg.solve_triangular(chol.transpose(1, 2), torch.randn(len(mask), d, 1, dtype=torch.float64), upper=True)[:, :, 0]
-    return (mean + noise).float()
-
-class _ImplicitLink:
-    "Prior-mean shift F β from implicit features F; β ~ matrix normal with ridge precision `ridge`, redrawn given the rows"
-    def __init__(self, feats:torch.Tensor, ridge:float, d:int):
-        self.feats = feats.double()
-        self.chol = torch.linalg.cholesky(self.feats.T @ self.feats + ridge * torch.eye(feats.shape[1], dtype=torch.float64))
-        self.beta = torch.zeros(feats.shape[1], d, dtype=torch.float64)
-    def draw(self, target:torch.Tensor, prec:torch.Tensor):
-        mean = torch.cholesky_solve(self.feats.T @ target, self.chol)
-        col = torch.linalg.cholesky(torch.linalg.inv(prec))
-        self.beta = mean + torch.linalg.solve_triangular(self.chol.T, torch.randn_like(mean), upper=True) @ col.T
-    def offset(self) -> torch.Tensor: return self.feats @ self.beta
-
-class _NoLink:
-    "No implicit features: the prior mean is the same for every row"
-    def __init__(self, n:int, d:int): self.zero = torch.zeros(n, d, dtype=torch.float64)
-    def draw(self, target, prec): pass
-    def offset(self) -> torch.Tensor: return self.zero
-
-# %% ../nbs/10f_benchmark.ipynb #d2211ad9
-def bayesian_mf(users:torch.Tensor, # (n,) user codes of the training ratings
-                items:torch.Tensor, # (n,) item codes
-                ratings:torch.Tensor, # (n,) ratings
-                n_users:int, # number of user codes
-                n_items:int, # number of item codes
-                n_factors:int=10, # factors per user and item (each row also holds a bias)
-                n_sweeps:int=125, # Gibbs sweeps
-                burn_in:int=20, # sweeps discarded before averaging predictions
-                implicit_ridge:float|None=3.0, # ridge precision of the implicit-feedback link; None: plain Bayesian MF
-                seed:int=0, # seed of torch's generator
-                clamp:tuple=(1., 5.), # predictions are clamped to this range before averaging
-               ) -> torch.Tensor: # (n_users, n_items) posterior-mean predicted ratings
-    "Bayesian biased matrix factorization with implicit feedback, by Gibbs sampling: the posterior mean of every user's rating of every item"
-    torch.manual_seed(seed)
-    u, i, r = torch.as_tensor(users).long(), torch.as_tensor(items).long(), torch.as_tensor(ratings).float()
-    mu, k, d = r.mean(), n_factors, n_factors + 1
-    mask = torch.zeros(n_users, n_items)
-    mask[u, i] = 1.
-    resid = torch.zeros(n_users, n_items)
-    resid[u, i] = r - mu
-    mask_t, resid_t = mask.T.contiguous(), resid.T.contiguous()
-    if implicit_ridge is None: link_u, link_i = _NoLink(n_users, d), _NoLink(n_items, d)
-    else:
-        link_u = _ImplicitLink(mask / mask.sum(1, keepdim=True).clamp(min=1).sqrt(), implicit_ridge, d)
-        link_i = _ImplicitLink(mask_t / mask_t.sum(1, keepdim=True).clamp(min=1).sqrt(), implicit_ridge, d)
-    rows_u = torch.cat([0.1 * torch.randn(n_users, k), torch.zeros(n_users, 1)], 1)  # [U_u, b_u]
-    rows_i = torch.cat([0.1 * torch.randn(n_items, k), torch.zeros(n_items, 1)], 1)  # [V_i, c_i]
-    alpha, total, n_kept = 2.0, torch.zeros(n_users, n_items), 0
-
-    def redraw(rows, other, mask, resid, link):
-        mean, prec = _normal_wishart_draw(rows.double() - link.offset())
-        link.draw(rows.double() - mean, prec)
-        x = torch.cat([other[:, :k], torch.ones(len(other), 1)], 1)  # the other side's factors, and 1 for this side's bias
-        return _draw_rows(mask, resid - mask * other[:, k][None, :], x, mean + link.offset(), prec, alpha)
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='Singular sample detected')  # torch's Wishart check is over-cautious in float64
-        for sweep in range(n_sweeps):
-            rows_i = redraw(rows_i, rows_u, mask_t, resid_t, link_i)
-            rows_u = redraw(rows_u, rows_i, mask, resid, link_u)
-            err = mu + rows_u[u, k] + rows_i[i, k] + (rows_u[u, :k] * rows_i[i, :k]).sum(1) - r
-            alpha = float(Gamma(1. + len(r) / 2, 1. + float((err ** 2).sum()) / 2).sample())
-            if sweep >= burn_in:
-                total += (mu + rows_u[:, k:] + rows_i[:, k][None, :] + rows_u[:, :k] @ rows_i[:, :k].T).clamp(*clamp)
-                n_kept += 1
-    return total / n_kept

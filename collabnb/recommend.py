@@ -353,7 +353,6 @@ def evaluate(self:Recommender, ratings:pd.DataFrame, # held-out ratings: user, i
              **kwargs, # passed on to `collabnb.metrics.evaluate` (threshold, candidates)
             ) -> dict: # rmse, mae, precision@k, recall@k, ndcg@k, map@k, coverage@k
     "Rating and ranking metrics on held-out ratings: RMSE and MAE of `predict` (its rule for unknown ids, clipped to the scale), and the ranking metrics of `collabnb.metrics.evaluate`. Rows outside `is_valid` count as what each user had rated (never a candidate)"
-    import torch
     from collabnb.metrics import Fold, evaluate, rmse, mae
     missing = [c for c in ('user', 'item', 'rating') if c not in ratings.columns]
     if missing: raise ValueError(f'ratings: missing column(s) {missing}; found {list(ratings.columns)}')
@@ -367,7 +366,7 @@ def evaluate(self:Recommender, ratings:pd.DataFrame, # held-out ratings: user, i
     def score(users):
         s = user_scores(self, np.asarray(users))
         s[:, na] = -np.inf # '#na#' is never recommended
-        return torch.from_numpy(s)
+        return s
     m = evaluate(score, fold, k=k, **kwargs)
     pred, held = self.predict(ratings.user[valid], ratings.item[valid]), ratings.rating[valid].to_numpy(np.float64)
     m['rmse'], m['mae'] = rmse(pred, held), mae(pred, held) # one rule for every rating, the same as `predict`'s and training's

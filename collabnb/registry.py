@@ -28,6 +28,7 @@ class ModelKind:
                       # (None where the model has none): its prediction is then f(user·item + biases), served without PyTorch;
                       # None: not a dot product, served by its own forward pass
     item_table:str|None=None # for a model without `tables`: the weight that holds one vector per item, for similar items
+    trainer:str|None=None # import path of the function that trains this kind itself, instead of fastai's Learner (see `collabnb.bayes.fit_bayes`)
 
     def __repr__(self): return f'ModelKind({self.name!r}: {self.cls})'
     @property
@@ -36,6 +37,10 @@ class ModelKind:
         "An untrained module of this kind (imports its class, and so PyTorch)"
         mod, _, name = self.cls.rpartition('.')
         return getattr(importlib.import_module(mod), name)(**kwargs)
+    def train(self, *args, **kwargs):
+        "Train with this kind's own `trainer` (imports it): (users, items, ratings, n_users, n_items, n_factors=, n_sweeps=, seed=, scale=, valid=, log=) -> (module, history)"
+        mod, _, name = self.trainer.rpartition('.')
+        return getattr(importlib.import_module(mod), name)(*args, **kwargs)
 
 MODELS = {} # name -> ModelKind: the one list of models; the CLI, the benchmark and save/load read it
 
@@ -45,10 +50,11 @@ def register_model(name:str, # the short name
                    kwargs:Callable|None=None, # constructor arguments from (n_users, n_items, n_factors, y_range, mean); None: `sizes_and_range`
                    tables:tuple|None=('user_factors', 'item_factors', 'user_bias', 'item_bias'), # see `ModelKind.tables`
                    item_table:str|None=None, # see `ModelKind.item_table`
+                   trainer:str|None=None, # see `ModelKind.trainer`
                   ) -> ModelKind:
     "Make a model class available to `collabnb train --model NAME`, `Recommender.fit(model=NAME)`, saving and loading"
     if not (isinstance(name, str) and name.replace('-', '').isalnum()): raise ValueError(f'model name {name!r}: use letters, digits and -')
-    kind = ModelKind(name, cls, about, kwargs or sizes_and_range, tables, item_table)
+    kind = ModelKind(name, cls, about, kwargs or sizes_and_range, tables, item_table, trainer)
     clash = [k for k in MODELS.values() if k.class_name == kind.class_name and k.name != name]
     if clash: raise ValueError(f'{cls}: class name {kind.class_name} is already registered as {clash[0].name!r}')
     MODELS[name] = kind
@@ -86,6 +92,9 @@ register_model('torch-mf', 'collabnb.torch_mf.MatrixFactorization', "the plain-P
                tables=('user_factors', 'item_factors', None, None))
 register_model('torch', 'collabnb.torch_mf.BiasedMatrixFactorization', "the plain-PyTorch track's dot product with biases and a global mean",
                lambda n_users, n_items, n_factors, y_range, mean: dict(n_users=n_users, n_items=n_items, n_factors=n_factors, global_mean=float(mean)))
+register_model('bayes', 'collabnb.bayes.BayesianMF', "Bayesian MF with implicit feedback, sampled by Gibbs: the benchmark's most accurate",
+               lambda n_users, n_items, n_factors, y_range, mean: dict(n_users=n_users, n_items=n_items, n_factors=n_factors, global_mean=float(mean)),
+               trainer='collabnb.bayes.fit_bayes')
 
 # %% ../nbs/10e_registry.ipynb #49adceaf
 def _sigmoid(x:np.ndarray) -> np.ndarray: return 1 / (1 + np.exp(-x))

@@ -15,7 +15,7 @@ from fastdownload import download_url
 from .data import check_ratings, file_lock, recover_dir, write_dir, write_file
 
 # %% auto #0
-__all__ = ['MOVIELENS_URL', 'MOVIELENS', 'synthetic_ratings', 'BiasedMF', 'fit_biased_mf', 'scale_line', 'scale_bench',
+__all__ = ['MOVIELENS_URL', 'MOVIELENS', 'synthetic_ratings', 'SGDBiasedMF', 'fit_sgd_mf', 'scale_line', 'scale_bench',
            'scale_table', 'movielens_url', 'movielens', 'read_movielens', 'load_movielens']
 
 # %% ../nbs/10b_scale.ipynb #d367ed73
@@ -71,7 +71,7 @@ def synthetic_ratings(n_users:int, n_items:int, n_ratings:int,
     return df, math.sqrt(sse / n_ratings)
 
 # %% ../nbs/10b_scale.ipynb #d25b69d4
-class BiasedMF:
+class SGDBiasedMF:
     "Biased matrix factorization in one table: user rows `[factors, bias, 1]`, item rows `[factors, 1, bias]`"
     def __init__(self, n_users:int, n_items:int, n_factors:int=50,
                  mean:float=0., # global mean rating, added to every prediction
@@ -113,7 +113,7 @@ def _as_codes(a, n:int, name:str) -> Tensor:
     if len(t) and (int(t.min()) < 0 or int(t.max()) >= n): raise ValueError(f'{name}: codes must lie in 0..{n-1}, found {int(t.min())}..{int(t.max())}')
     return t
 
-def fit_biased_mf(users, items, ratings, # training ratings: user codes, item codes (integers from 0), ratings
+def fit_sgd_mf(users, items, ratings, # training ratings: user codes, item codes (integers from 0), ratings
                   n_users:int|None=None, n_items:int|None=None, # table sizes; None: 1 + the largest code
                   n_factors:int=50,
                   epochs:int=8,
@@ -127,7 +127,7 @@ def fit_biased_mf(users, items, ratings, # training ratings: user codes, item co
                   valid:tuple|None=None, # (users, items, ratings) scored after each epoch
                   device=None, # where the table lives; None: CPU
                   verbose:bool=False, # print one line per epoch
-                 ) -> tuple: # (`BiasedMF`, history: one dict per epoch)
+                 ) -> tuple: # (`SGDBiasedMF`, history: one dict per epoch)
     "Biased matrix factorization by minibatch SGD with hand-written gradients scattered by `index_add_`"
     r = _as_tensor(ratings, np.float32)
     n_users = n_users or int(np.max(users)) + 1
@@ -138,7 +138,7 @@ def fit_biased_mf(users, items, ratings, # training ratings: user codes, item co
     dev = torch.device(device or 'cpu')
     bs = bs or (min(65536, max(4096, len(r) // 256)) if dev.type == 'cuda' else 4096)
     workers = workers if dev.type == 'cpu' else 1
-    model = BiasedMF(n_users, n_items, n_factors, float(r.mean()), init_std, seed, dev)
+    model = SGDBiasedMF(n_users, n_items, n_factors, float(r.mean()), init_std, seed, dev)
     W, k, mu, n = model.table, n_factors, model.mean, len(r)
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=g)
@@ -198,7 +198,7 @@ def _peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == 'darwin' else rss / 2**10
 
-def _scale_run(size:int, factors:int=50, epochs:int=8, workers:int=2, seed:int=0, device=None) -> dict:
+def _scale_run(size:int, factors:int|None=None, epochs:int=8, workers:int=2, seed:int=0, device=None, model:str='sgd') -> dict:
     "One size of `scale_bench`, in this process"
     n_valid = max(1, size // 50)
     n_users, n_items = max(1, size // 200), max(1, size // 1000)
@@ -210,34 +210,43 @@ def _scale_run(size:int, factors:int=50, epochs:int=8, workers:int=2, seed:int=0
     train = [a[:size] for a in cols.values()]
     valid = [a[size:] for a in cols.values()]
     t0 = time.perf_counter()
-    _, hist = fit_biased_mf(*train, n_users, n_items, n_factors=factors, epochs=epochs, workers=workers, seed=seed,
-                            device=device, valid=valid)
+    if model == 'bayes': # Gibbs sweeps in place of epochs; the sampler's own threads
+        from collabnb.bayes import fit_bayes, BAYES_SETTINGS
+        factors = factors or BAYES_SETTINGS['n_factors']
+        _, hist = fit_bayes(*train, n_users, n_items, n_factors=factors, n_sweeps=epochs, seed=seed, valid=valid)
+    else:
+        factors = factors or 50
+        _, hist = fit_sgd_mf(*train, n_users, n_items, n_factors=factors, epochs=epochs, workers=workers, seed=seed,
+                                device=device, valid=valid)
     fit_secs = time.perf_counter() - t0
     epoch_secs = float(np.mean([h['seconds'] for h in hist]))
-    return dict(size=size, epoch_seconds=epoch_secs, ratings_per_second=size/epoch_secs, peak_rss_mb=_peak_rss_mb(),
+    return dict(model=model, size=size, epoch_seconds=epoch_secs, ratings_per_second=size/epoch_secs, peak_rss_mb=_peak_rss_mb(),
                 rmse=hist[-1]['valid_rmse'], noise_floor=floor, n_users=n_users, n_items=n_items, factors=factors,
                 epochs=epochs, workers=workers, generate_seconds=gen_secs, fit_seconds=fit_secs)
 
 def scale_line(r:dict) -> str:
     "One line of a `scale_bench` result, for progress output"
-    return (f"{r['size']:>12,} ratings: {r['epoch_seconds']:7.3f} s/epoch, {r['ratings_per_second']/1e6:5.2f}M ratings/s, "
+    return (f"{r.get('model', 'sgd')}: {r['size']:>12,} ratings: {r['epoch_seconds']:7.3f} s/epoch, {r['ratings_per_second']/1e6:5.2f}M ratings/s, "
             f"peak RSS {r['peak_rss_mb']:6.0f} MB, RMSE {r['rmse']:.4f} vs noise floor {r['noise_floor']:.4f} ({r['rmse']/r['noise_floor'] - 1:+.1%})")
 
 def scale_bench(sizes, # numbers of training ratings, e.g. [1e6, 1e7, 2.5e7]
-                factors:int=50, epochs:int=8,
+                factors:int|None=None, # factors per user and item; None: the model's default (sgd: 50, bayes: `BAYES_SETTINGS`)
+                epochs:int=8, # epochs (bayes: Gibbs sweeps)
                 json_path:str|Path|None=None, # also write the results here, as a JSON list
-                workers:int=2, # training threads (see `fit_biased_mf`)
+                workers:int=2, # training threads (see `fit_sgd_mf`)
                 seed:int=0,
                 device=None, # where to train; None: CPU
                 log=None, # called with a line of results as each size finishes (e.g. `print`); None: silent
+                model:str='sgd', # 'sgd' (`fit_sgd_mf`) or 'bayes' (`collabnb.bayes.fit_bayes`)
                ) -> list: # one dict per size: size, epoch_seconds, ratings_per_second, peak_rss_mb, rmse, noise_floor, ...
-    "Train `fit_biased_mf` on synthetic ratings of each size in a fresh process; time, memory and RMSE against the noise floor"
+    "Train `fit_sgd_mf` (or the Bayesian model) on synthetic ratings of each size in a fresh process; time, memory and RMSE against the noise floor"
+    if model not in ('sgd', 'bayes'): raise ValueError(f"model={model!r}: expected 'sgd' or 'bayes'")
     results = []
     for size in sizes:
         size = int(float(size))
         if size < 1: raise ValueError(f'size={size}: expected a positive number of ratings')
         code = (f'import json; from collabnb.scale import _scale_run; '
-                f'print(json.dumps(_scale_run({size}, {factors}, {epochs}, {workers}, {seed}, {device!r})))')
+                f'print(json.dumps(_scale_run({size}, {factors}, {epochs}, {workers}, {seed}, {device!r}, {model!r})))')
         res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
         if res.returncode: raise RuntimeError(f'scale_bench size={size} failed: {res.stderr.strip().splitlines()[-1:]}')
         results.append(json.loads(res.stdout.strip().splitlines()[-1]))
@@ -249,10 +258,10 @@ def scale_bench(sizes, # numbers of training ratings, e.g. [1e6, 1e7, 2.5e7]
 def scale_table(results:list, # `scale_bench` output
                ) -> str: # markdown table, one row per size
     "Markdown table of a scale benchmark: ratings, seconds per epoch, ratings per second, peak RSS, RMSE and the noise floor"
-    lines = ['| ratings | seconds per epoch | ratings per second | peak RSS (MB) | RMSE | noise floor | RMSE above the floor |',
-             '|---:|---:|---:|---:|---:|---:|---:|']
+    lines = ['| model | ratings | seconds per epoch (sweep) | ratings per second | peak RSS (MB) | RMSE | noise floor | RMSE above the floor |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|']
     for r in results:
-        lines.append(f"| {r['size']:,} | {r['epoch_seconds']:.3f} | {r['ratings_per_second']/1e6:.2f}M | {r['peak_rss_mb']:.0f} "
+        lines.append(f"| {r.get('model', 'sgd')} | {r['size']:,} | {r['epoch_seconds']:.3f} | {r['ratings_per_second']/1e6:.2f}M | {r['peak_rss_mb']:.0f} "
                      f"| {r['rmse']:.4f} | {r['noise_floor']:.4f} | {r['rmse']/r['noise_floor'] - 1:+.1%} |")
     return '\n'.join(lines)
 

@@ -1,4 +1,4 @@
-"""Matrix factorization without fastai: a Dataset with a vocabulary, a DataLoader, a training loop that evaluates honestly, sparse gradients, and the `collabnb torch-train` command.
+"""Matrix factorization without fastai: a Dataset with a vocabulary, a DataLoader, a training loop that evaluates honestly, sparse gradients, and the training function behind `collabnb torch-train`.
 
 Docs: https://collabnb.github.io/collabnb/pytorch.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/pytorch.html.md"""
 
 # %% ../nbs/07_pytorch.ipynb #576afcf1
 from __future__ import annotations
-import argparse, math, os, time
+import math, os, time
 from pathlib import Path
 from typing import Callable
 
@@ -21,12 +21,11 @@ from fastai.data.transforms import RandomSplitter
 from fastai.torch_core import set_seed
 from matplotlib.figure import Figure
 
-from .data import check_ratings, encode_ids, load_ratings, random_split, read_ratings
+from .data import check_ratings, encode_ids, load_ratings
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'RatingsDataset', 'ratings_dl', 'MatrixFactorization', 'BiasedMatrixFactorization', 'RMSELoss',
-           'train_epoch', 'evaluate', 'fit', 'save_figure', 'plot_rmse', 'make_optimizers', 'torch_train_parser',
-           'torch_train_cli']
+           'train_epoch', 'evaluate', 'fit', 'save_figure', 'plot_rmse', 'make_optimizers', 'train_torch_mf']
 
 # %% ../nbs/07_pytorch.ipynb #187439fb
 class RatingsDataset(Dataset):
@@ -202,7 +201,7 @@ def fit(model:nn.Module, # a model taking (bs, 2) codes
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_pytorch.ipynb #fafb959e
-DEFAULTS = dict(epochs=10, batch=1024, lr=3e-3, factors=20, wd=0.05)
+DEFAULTS = dict(epochs=10, bs=1024, lr=3e-3, factors=20, wd=0.05)
 
 # %% ../nbs/07_pytorch.ipynb #024780fd
 def save_figure(fig:Figure, # the figure to write
@@ -245,99 +244,37 @@ def make_optimizers(model:nn.Module, # the model to optimize
     groups = [([p for p in params if id(p) in sparse_ids], sparse_opt), ([p for p in params if id(p) not in sparse_ids], dense_opt)]
     return [opt_cls(ps, lr=lr) for ps, opt_cls in groups if ps]
 
-# %% ../nbs/07_pytorch.ipynb #3565dc88
-def _number_type(convert, ok, what:str):
-    "An argparse `type` that converts a string with `convert` and accepts it when `ok(value)`"
-    def parse(s:str):
-        try: v = convert(s)
-        except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not {what}') from None
-        if not ok(v): raise argparse.ArgumentTypeError(f'{s!r} is not {what}')
-        return v
-    return parse
-
-_positive_int = _number_type(int, lambda v: v > 0, 'a positive integer')
-_positive_float = _number_type(float, lambda v: v > 0 and math.isfinite(v), 'a positive number')
-_non_negative_float = _number_type(float, lambda v: v >= 0 and math.isfinite(v), 'a non-negative number')
-
-# %% ../nbs/07_pytorch.ipynb #0e99fdc5
-def _device(s:str) -> torch.device:
-    "An argparse `type`: 'auto' (CUDA when available, else CPU) or a torch device that is available"
-    if s == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try: d = torch.device(s)
-    except RuntimeError: raise argparse.ArgumentTypeError(f'{s!r} is not a device (auto, cpu, cuda, cuda:1, ...)') from None
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise argparse.ArgumentTypeError(f'{s!r}: CUDA is not available here')
-    return d
-
-# %% ../nbs/07_pytorch.ipynb #c90f66f4
-def _plot_path(s:str) -> Path:
-    "An argparse `type`: a figure path whose folder exists and whose extension matplotlib can write"
-    p = Path(s)
-    formats = Figure().canvas.get_supported_filetypes()
-    if p.suffix.lstrip('.').lower() not in formats: raise argparse.ArgumentTypeError(f"{s!r}: extension must be one of {', '.join(sorted(formats))}")
-    if not p.parent.is_dir(): raise argparse.ArgumentTypeError(f'{s!r}: folder {str(p.parent)!r} does not exist')
-    return p
-
-# %% ../nbs/07_pytorch.ipynb #69343587
-def _train_test(data:str, split:str|None, seed:int) -> tuple:
-    "Training and test DataFrames, and a name for the test set"
-    if data == 'ml-100k':
-        split = split or 'u1'
-        df = load_ratings(split, item='id', seed=seed)
-        name = f'{split}.test' if split != 'random' else 'random 20%'
-    else:
-        df = read_ratings(data)
-        df['is_valid'] = random_split(len(df), 0.2, seed)
-        name = f'random 20% of {Path(data).name}'
-    return df[~df.is_valid], df[df.is_valid], name
-
-# %% ../nbs/07_pytorch.ipynb #faa6c3c0
-def torch_train_parser() -> argparse.ArgumentParser:
-    "The argument parser of `collabnb torch-train`"
-    p = argparse.ArgumentParser(prog='collabnb torch-train',
-                                description='Train matrix factorization in plain PyTorch and report train/test RMSE per epoch.')
-    p.add_argument('--epochs', type=_positive_int, default=DEFAULTS['epochs'], help='passes over the training ratings (default %(default)s)')
-    p.add_argument('--batch', type=_positive_int, default=DEFAULTS['batch'], help='ratings per batch (default %(default)s)')
-    p.add_argument('--lr', type=_positive_float, default=DEFAULTS['lr'], help='Adam / SparseAdam learning rate (default %(default)s)')
-    p.add_argument('--factors', type=_positive_int, default=DEFAULTS['factors'], help='factors per user and item (default %(default)s)')
-    p.add_argument('--wd', type=_non_negative_float, default=DEFAULTS['wd'], help='L2 weight on the rows each batch uses (default %(default)s)')
-    p.add_argument('--bias', action='store_true', help='add user, item and global biases (BiasedMatrixFactorization)')
-    p.add_argument('--sparse', action='store_true', help='sparse embedding gradients, trained with SparseAdam')
-    p.add_argument('--data', default='ml-100k', help="'ml-100k' or a ratings CSV with user, item, rating columns (default %(default)s)")
-    p.add_argument('--split', choices=['u1', 'u2', 'u3', 'u4', 'u5', 'random'],
-                   help='canonical fold of ml-100k, or a random 20%% test set (default: u1 for ml-100k, random for a file)')
-    p.add_argument('--plot', type=_plot_path, metavar='OUT.png', help='write the train/test RMSE curves to this image file')
-    p.add_argument('--device', type=_device, default='auto', help='auto (CUDA if available, else CPU), cpu, cuda, cuda:1, ... (default %(default)s)')
-    p.add_argument('--threads', type=_positive_int, default=1, help='CPU threads for PyTorch; one is fastest for small tables (default %(default)s)')
-    p.add_argument('--seed', type=int, default=42, help='random seed: initialization, shuffling, random split (default %(default)s)')
-    return p
-
 # %% ../nbs/07_pytorch.ipynb #adc2abef
-def torch_train_cli(argv:list|None=None, # arguments after `collabnb torch-train`; None reads `sys.argv[1:]`
-                   ) -> None:
-    "`collabnb torch-train`: train a plain-PyTorch matrix factorization, print per-epoch train/test RMSE and the final test RMSE"
-    parser = torch_train_parser()
-    args = parser.parse_args(argv)
-    if args.data != 'ml-100k':
-        if not Path(args.data).is_file(): parser.error(f'--data {args.data}: no such file')
-        if args.split not in (None, 'random'):
-            parser.error(f'--split {args.split}: the canonical folds exist only for ml-100k; use --split random with a ratings file')
-    torch.set_num_threads(args.threads)
-    try:
-        train_df, test_df, test_name = _train_test(args.data, args.split, args.seed)
-        train_ds = RatingsDataset(train_df)
-        test_ds = RatingsDataset(test_df, vocab=train_ds.vocab)
-    except ValueError as e: parser.error(f'--data {args.data}: {e}')
-    if not len(test_ds): parser.error(f'--data {args.data}: no test rating has a user and an item seen in training')
-    set_seed(args.seed)
-    if args.bias: model = BiasedMatrixFactorization(train_ds.n_users, train_ds.n_items, args.factors, args.sparse, train_ds.y.mean().item())
-    else: model = MatrixFactorization(train_ds.n_users, train_ds.n_items, args.factors, args.sparse)
-    model = model.to(args.device)
-    opts = make_optimizers(model, args.lr)
-    print(f'{type(model).__name__}: {args.factors} factors, {"sparse" if args.sparse else "dense"} embeddings, '
-          f'{" + ".join(type(o).__name__ for o in opts)} lr {args.lr:g}, batch {args.batch}, L2 {args.wd:g}, on {args.device}')
-    print(f'train: {len(train_ds):,} ratings of {train_ds.n_users:,} users and {train_ds.n_items:,} items; test ({test_name}): {len(test_ds):,} ratings')
-    history = fit(model, ratings_dl(train_ds, args.batch, shuffle=True), ratings_dl(test_ds, 8192), opts, args.epochs, wd=args.wd, show=True)
-    print(f'test RMSE: {history.test_rmse.iloc[-1]:.4f}')
-    if args.plot:
-        plot_rmse(history, args.plot, f'{type(model).__name__} on {test_name}')
-        print(f'plot: {args.plot}')
+def train_torch_mf(train_df:pd.DataFrame, # training ratings: user, item, rating
+                   test_df:pd.DataFrame, # test ratings; those whose user or item is not in `train_df` are dropped, and counted
+                   bias:bool=False, # `BiasedMatrixFactorization` (user, item and global biases) instead of `MatrixFactorization`
+                   sparse:bool=False, # sparse embedding gradients, trained with SparseAdam
+                   factors:int=DEFAULTS['factors'], # factors per user and item
+                   epochs:int=DEFAULTS['epochs'], # passes over the training ratings
+                   bs:int=DEFAULTS['bs'], # ratings per batch
+                   lr:float=DEFAULTS['lr'], # Adam / SparseAdam learning rate
+                   wd:float=DEFAULTS['wd'], # L2 weight on the rows each batch uses
+                   device=None, # where to train; None: CUDA when available, else the CPU
+                   seed:int=42, # seed of the initialization and the shuffling
+                   show:bool=True, # print the settings, the sizes, a line per epoch and the final test RMSE
+                   test_name:str='test', # what to call the test ratings in that output and in errors
+                  ) -> tuple: # (the trained model, `fit`'s history)
+    "Train a plain-PyTorch matrix factorization on `train_df`, scoring `test_df` after every epoch: what `collabnb torch-train` runs"
+    for what, df in (('training', train_df), ('test', test_df)):
+        if not len(df): raise ValueError(f'{test_name}: no {what} ratings')
+    train_ds = RatingsDataset(train_df)
+    test_ds = RatingsDataset(test_df, vocab=train_ds.vocab)
+    if not len(test_ds): raise ValueError(f'{test_name}: no test rating has a user and an item seen in training')
+    device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    set_seed(seed)
+    if bias: model = BiasedMatrixFactorization(train_ds.n_users, train_ds.n_items, factors, sparse, train_ds.y.mean().item())
+    else: model = MatrixFactorization(train_ds.n_users, train_ds.n_items, factors, sparse)
+    model = model.to(device)
+    opts = make_optimizers(model, lr)
+    say = print if show else noop
+    say(f'{type(model).__name__}: {factors} factors, {"sparse" if sparse else "dense"} embeddings, '
+        f'{" + ".join(type(o).__name__ for o in opts)} lr {lr:g}, batch {bs}, L2 {wd:g}, on {device}')
+    say(f'train: {len(train_ds):,} ratings of {train_ds.n_users:,} users and {train_ds.n_items:,} items; test ({test_name}): {len(test_ds):,} ratings')
+    history = fit(model, ratings_dl(train_ds, bs, shuffle=True), ratings_dl(test_ds, 8192), opts, epochs, wd=wd, show=show)
+    say(f'test RMSE: {history.test_rmse.iloc[-1]:.4f}')
+    return model, history

@@ -215,10 +215,32 @@ def check_output_range(df:pd.DataFrame, # ratings
         raise ValueError(f'{source}: ratings run from {lo:g} to {hi:g}, outside the model\'s output range ({y_range[0]:g}, {y_range[1]:g}); '
                          'rescale them, or give an output range that holds them (--y-range), or none: by default it follows the ratings\' scale')
 
+def _train_own(kind, df:pd.DataFrame, users:list, items:list, n_factors, sweeps, seed:int, scale:dict, source:str, split) -> Recommender:
+    "`train_model` for a kind with its own trainer (no Learner): fit on the training rows, score the validation rows, record the run"
+    rows = lambda part: (id_rows(part.user, users), id_rows(part.item, items), part.rating.to_numpy(np.float32))
+    train, valid = df[~df.is_valid], df[df.is_valid]
+    vu, vi, vr = rows(valid)
+    known = (vu >= 0) & (vi >= 0)
+    def log(h):
+        if h['sweep'] == 1: print(f"{'sweep':<8}{'train_rmse':<12}{'valid_rmse':<12}seconds", flush=True)
+        if h['sweep'] % 25 == 0 or h['sweep'] == 1: # a sweep takes a fraction of an epoch's time: a row now and then
+            print(f"{h['sweep']:<8}{h['train_rmse']:<12.6f}{h.get('valid_rmse', float('nan')):<12.6f}{h['seconds']:.2f}", flush=True)
+    module, history = kind.train(*rows(train), len(users), len(items), n_factors=n_factors, n_sweeps=sweeps, seed=seed,
+                                 scale=(scale['low'], scale['high']), valid=(vu[known], vi[known], vr[known]), log=log)
+    mean = float(train.rating.mean())
+    arch = dict(name=kind.class_name, kwargs=kind.kwargs(len(users), len(items), module.user_factors.weight.shape[1], None, mean))
+    hyper = dict(model=kind.name, n_factors=n_factors, epochs=len(history), seed=seed)
+    fingerprint = data_fingerprint(users, items, id_rows(train.user, users), id_rows(train.item, items), train.rating)
+    info = dict(hyperparameters=hyper, data=dict(source=source, fingerprint=fingerprint, n_train=len(train), n_valid=len(valid)),
+                history=history, scale=scale, split=split)
+    res = Recommender.from_module(module, users, items, df, arch, **info)
+    res.info['valid_rmse'] = rmse(res.predict(valid.user, valid.item), valid.rating) # what `evaluate` reports for these rows
+    return res
+
 def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out)
                 model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
                 n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
-                epochs:int=5, # epochs of `fit_one_cycle`
+                epochs:int|None=None, # epochs of `fit_one_cycle` (None: 5); for a model with its own trainer, its sweeps (None: its default)
                 lr:float=5e-3, # peak learning rate
                 wd:float=0.1, # weight decay
                 bs:int|None=None, # batch size; None: `default_bs` of the number of training ratings
@@ -231,13 +253,16 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
                 bar:bool=True, # fastai's progress bar and table; False: a plain text table
                 cbs=None, # more fastai callbacks
                ) -> Recommender:
-    "Train a recommender with fastai's `fit_one_cycle`, checkpointing every epoch into `out` and saving the result there"
+    "Train a recommender with fastai's `fit_one_cycle`, checkpointing every epoch into `out` (or with the model's own trainer: `bayes` samples), and save it there"
     for name, v, whole in (('epochs', epochs, True), ('bs', bs, True), ('lr', lr, False)):
-        if v is not None or name != 'bs': _check_number(name, v, whole)
+        if v is not None or name == 'lr': _check_number(name, v, whole)
     _check_number('wd', wd, zero=True)
     if n_factors is not None: _check_number('n_factors', n_factors, whole=True)
     kind = model_kind(model)
+    if epochs is None and kind.trainer is None: epochs = 5
     rank, world_size = rank_and_world()
+    if kind.trainer is not None and (resume or world_size > 1):
+        raise ValueError(f'model {model!r} trains by sampling, in one process and without checkpoints: no resume, no torchrun')
     with model_writer(out, primary=rank == 0) if out is not None else contextlib.nullcontext() as dest:
         df = check_ratings(ratings, source).reset_index(drop=True)
         if 'is_valid' not in df.columns:
@@ -253,6 +278,10 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
         users, items = _plain(list(dls.classes['user'])), _plain(list(dls.classes['item']))
         check_fits(model, len(users), len(items), n_factors)
         train = df[~df.is_valid]
+        if kind.trainer is not None:
+            res = _train_own(kind, df, users, items, n_factors, epochs, seed, scale, source, split)
+            if dest is not None: _save(res, dest, out)
+            return res
         module, arch = new_module(model, len(users), len(items), n_factors, y_range, float(train.rating.mean()))
         if dest is not None and rank == 0: # the model, a checkpoint with Adam's two averages, and the ids as JSON
             check_space(dest, 4 * 4 * sum(p.numel() for p in module.parameters()) + 64 * (len(users) + len(items)), out)
