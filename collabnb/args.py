@@ -10,7 +10,7 @@ import argparse, math
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UsageError', 'Parser', 'positive_int', 'positive_float', 'non_negative_float', 'one_of', 'value_range', 'plot_path',
+__all__ = ['UsageError', 'Parser', 'positive_int', 'positive_float', 'non_negative_float', 'one_of', 'value_range', 'figure_path',
            'device']
 
 # %% ../nbs/07a_args.ipynb #20f78ba3
@@ -58,7 +58,7 @@ def value_range(s:str) -> tuple:
     return lo, hi
 
 # %% ../nbs/07a_args.ipynb #78a57fa7
-def plot_path(s:str) -> Path:
+def figure_path(s:str) -> Path:
     "An argparse type: a figure path whose folder exists and whose extension matplotlib can write"
     from matplotlib.figure import Figure
     p = Path(s)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, plot_path, device
+from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, figure_path, device
 from .sources import SPLITS, load_data, _first_line
 
 # %% auto #0
@@ -107,7 +107,7 @@ def make_parser() -> Parser:
     q.add_argument('--wd', type=non_negative_float, help='L2 weight on the rows each batch uses (default: %(default)s)')
     q.add_argument('--bias', action='store_true', help='add user, item and global biases (BiasedMatrixFactorization)')
     q.add_argument('--sparse', action='store_true', help='sparse embedding gradients, trained with SparseAdam')
-    q.add_argument('--plot', type=plot_path, metavar='OUT.png', help='write the train/test RMSE curves to this image file')
+    q.add_argument('--plot', type=figure_path, metavar='OUT.png', help='write the train/test RMSE curves to this image file')
     q.add_argument('--device', type=device, default='auto', help='auto (CUDA if available, else CPU), cpu, cuda, cuda:1, ... (default: auto)')
     q.add_argument('--threads', type=positive_int, default=1, help='CPU threads for PyTorch; one is fastest for small tables (default: 1)')
     q.add_argument('--seed', type=int, default=42, help='random seed: initialization, shuffling, random split (default: 42)')
