@@ -139,6 +139,16 @@ class Recommender:
         names = self.items if self.titles is None else self.titles
         return [str(names[r]) for r in np.atleast_1d(rows)]
 
+# %% ../nbs/11_recommend.ipynb #54496847
+@patch
+def _item_vectors(self:Recommender) -> np.ndarray:
+    "One vector per item row: the item factors, or for other models the item table their registry entry names"
+    if self.tables is not None: return self.tables.item
+    name = model_kind(self.arch['name']).item_table
+    if name is None or name not in self.weights: raise ValueError(f'{self.arch["name"]} has no item table to compare items by')
+    return np.asarray(self.weights[name], dtype=np.float32)
+
+
 # %% ../nbs/11_recommend.ipynb #75bc6edc
 def _rows(self:Recommender, ids, users:bool=True) -> np.ndarray:
     "Rows of many ids (as given, else as text), -1 for ids the model does not have"
@@ -156,7 +166,7 @@ def _trained(counts:np.ndarray, rows:np.ndarray) -> np.ndarray: return (rows >= 
 def predict(self:Recommender, users, # user ids, one per pair (or one id)
             items, # item ids, one per pair (or one id)
            ) -> np.ndarray: # float32 predicted rating of each pair
-    "Predicted ratings of `(user, item)` pairs, clipped to the rating scale. A user or item without training ratings counts as average: zero factors and zero bias for a dot-product model (the score then rests on the other side's bias), fastai's `#na#` row for other models"
+    "Predicted ratings of `(user, item)` pairs, clipped to the rating scale. A user or item without training ratings counts as blank: zero factors and zero bias for a dot-product model (the score then rests on the other side's bias), fastai's `#na#` row for other models"
     users, items = np.atleast_1d(np.asarray(users, dtype=object)), np.atleast_1d(np.asarray(items, dtype=object))
     if len(users) != len(items): raise ValueError(f'{len(users)} users for {len(items)} items: give one user and one item per pair')
     u, i = _rows(self, users), _rows(self, items, users=False)
@@ -279,14 +289,6 @@ def find_item(self:Recommender, item, # an item id or a title
     raise ValueError(f'item {item!r} is not in the model ({hint})')
 
 # %% ../nbs/11_recommend.ipynb #0f2e08d4
-@patch
-def _item_vectors(self:Recommender) -> np.ndarray:
-    "One vector per item row: the item factors, or for other models the item table their registry entry names"
-    if self.tables is not None: return self.tables.item
-    name = model_kind(self.arch['name']).item_table
-    if name is None or name not in self.weights: raise ValueError(f'{self.arch["name"]} has no item table to compare items by')
-    return np.asarray(self.weights[name], dtype=np.float32)
-
 @patch
 def similar_items(self:Recommender, item, # an item id or a title
                   n:int=10, # how many items

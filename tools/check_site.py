@@ -74,6 +74,8 @@ def reader_view(nb):
             # nbdev never runs `eval: false` cells, and `output: false` hides what they draw: neither can be expected to show a plot
             cell.metadata['check_site_eval'] = dirs.get('eval') != 'false' and dirs.get('output') != 'false'
             cell.source = '' if dirs.get('echo') == 'false' else '\n'.join(l for l in lines if not DIRECTIVE_RE.match(l))
+            # Quarto drops the code of an `echo: false` cell and shows its output alone; so does the template with this flag
+            if dirs.get('echo') == 'false': cell.metadata.setdefault('transient', {})['remove_source'] = True
         cells.append(cell)
     nb.cells = cells
     return nb
@@ -116,6 +118,8 @@ def check_stored(nb):
     for i, cell in enumerate(nb.cells, 1):
         if cell.cell_type != 'code': continue
         expected_error = EXPECTED_ERROR_TAG in cell.metadata.get('tags', [])
+        if not cell.source.strip() and not cell.get('metadata', {}).get('transient', {}).get('remove_source'):
+            problems.append(f'cell {i}: empty input box (an empty code cell, or one whose code is all directives)')
         for out in cell.outputs:
             if out.output_type == 'error' and not expected_error:
                 problems.append(f'cell {i}: stored error output ({out.ename}: {out.evalue})'[:200])
@@ -172,6 +176,7 @@ PAGE_PROBE = """() => {
     outputImages: document.querySelectorAll('.jp-OutputArea-output img, .jp-OutputArea-output svg').length,
     tracebacks: outputs.filter(o => /%s/.test(o.innerText)).length,
     progress: outputs.filter(o => o.querySelector('progress')).length,
+    emptyInputs: [...document.querySelectorAll('.jp-CodeCell .jp-InputArea')].filter(a => !a.innerText.trim()).length,
   };
 }""" % (EXPECTED_ERROR_TAG, TRACEBACK_RE.pattern)
 
@@ -207,6 +212,8 @@ def check_page(page, base, rel, pages, stored_problems):
             problems.append(f'broken link: {path}' + (' (notebook not rendered)' if path.endswith('.ipynb') else ''))
     if probe['tracebacks'] and not any('stored error' in p for p in stored_problems):
         problems.append(f'{probe["tracebacks"]} output(s) show a traceback')
+    if probe['emptyInputs'] and not any('empty input' in p for p in stored_problems):
+        problems.append(f'{probe["emptyInputs"]} empty input box(es) on the page')
     if probe['progress'] and not any('progress' in p for p in stored_problems):
         problems.append(f'{probe["progress"]} output(s) contain a <progress> bar')
     return problems, probe['outputImages']
@@ -222,7 +229,8 @@ def screenshot(page, base, rel, out, plot=False):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--nbs', type=Path, default=Path(__file__).resolve().parents[1]/'nbs')
-    ap.add_argument('--screenshots', type=Path, help='save index.png and one lesson page with a plot here')
+    ap.add_argument('--screenshots', type=Path, help='save index.png, the pages named by --shoot, and the first lesson page with a plot here')
+    ap.add_argument('--shoot', default='06_interpretation', help='comma-separated notebook names (no .ipynb) to screenshot whole; each must exist')
     ap.add_argument('--chromium', default='/usr/bin/chromium')
     args = ap.parse_args()
     nbs = args.nbs.resolve()
@@ -254,6 +262,9 @@ def main():
                 args.screenshots.mkdir(parents=True, exist_ok=True)
                 page = browser.new_page(viewport={'width': 1280, 'height': 900})
                 if 'index.html' in results: screenshot(page, base, 'index.html', args.screenshots/'index.png')
+                for name in filter(None, args.shoot.split(',')):
+                    if f'{name}.html' in results: screenshot(page, base, f'{name}.html', args.screenshots/f'{name}.png')
+                    else: problems.append((f'{name}.ipynb', 'asked for a screenshot, but there is no such page'))
                 if plot_page: screenshot(page, base, plot_page, args.screenshots/(Path(plot_page).stem + '.png'), plot=True)
                 else: print('note: no lesson page has a plot to screenshot')
                 print(f'screenshots saved to {args.screenshots}')
