@@ -133,8 +133,9 @@ def gibbs_mf(users, # (n,) user code of each training rating
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        u, i = torch.as_tensor(np.asarray(users), dtype=torch.int64), torch.as_tensor(np.asarray(items), dtype=torch.int64)
-        r = torch.as_tensor(np.asarray(ratings), dtype=torch.float64)
+        # copied, not shared: pandas hands out read-only arrays, which torch warns about on sharing
+        u, i = torch.tensor(np.asarray(users), dtype=torch.int64), torch.tensor(np.asarray(items), dtype=torch.int64)
+        r = torch.tensor(np.asarray(ratings), dtype=torch.float64)
         lo, hi = scale if scale is not None else (float(r.min()), float(r.max()))
         mu, k, d = float(r.mean()), n_factors, n_factors + 1
         by_user, by_item = RatingsCSR(u, i, n_users, n_items), RatingsCSR(i, u, n_items, n_users)

@@ -24,7 +24,7 @@ from .data import write_file
 from .fast import fastai_stock_dls
 from .metrics import Fold, load_fold, evaluate, model_scorer
 from .models import DotProduct, DotProductBias
-from .registry import MODELS, new_module
+from .registry import MODELS, new_module, dot_tables, module_weights, architecture
 from .torch_mf import (RatingsDataset, ratings_dl, BiasedMatrixFactorization, make_optimizers, train_epoch,
                                DEFAULTS as TORCH_DEFAULTS)
 
@@ -162,10 +162,8 @@ def fit_collabnb_best(train:pd.DataFrame, # coded training ratings: user, item, 
     start = time.perf_counter()
     model, _ = fit_bayes(train.user, train.item, train.rating, n_users, n_items)
     secs = time.perf_counter() - start
-    w = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    user, item, mean = w['user_factors.weight'], w['item_factors.weight'], float(w['global_bias'])
-    ub, ib = w['user_bias.weight'][:, 0], w['item_bias.weight'][:, 0]
-    return (lambda users: np.clip(mean + ub[users, None] + ib[None] + user[users] @ item.T, 1, 5)), secs
+    tables = dot_tables(module_weights(model), architecture(model))
+    return (lambda users: np.clip(tables.scores(users), 1, 5)), secs
 
 # %% ../nbs/10f_benchmark.ipynb #305eea4f
 BENCH_ROWS = {

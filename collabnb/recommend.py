@@ -196,10 +196,7 @@ def user_scores(model:Recommender, # the recommender
     if t is None:
         n = len(model.items)
         return _forward(model, np.repeat(rows, n), np.tile(np.arange(n), len(rows))).reshape(len(rows), n)
-    x = t.user[rows] @ t.item.T + np.float32(t.mean)
-    if t.user_bias is not None: x += t.user_bias[rows, None]
-    if t.item_bias is not None: x += t.item_bias[None]
-    return t.output(x)
+    return t.scores(rows)
 
 # %% ../nbs/11_recommend.ipynb #41b551b2
 def _fallback_scores(model:Recommender) -> tuple:

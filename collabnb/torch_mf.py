@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/pytorch.html.md"""
 
 # %% ../nbs/07_pytorch.ipynb #576afcf1
 from __future__ import annotations
-import math, os, time
+import io, math, os, time
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +21,7 @@ from fastai.data.transforms import RandomSplitter
 from fastai.torch_core import set_seed
 from matplotlib.figure import Figure
 
-from .data import check_ratings, encode_ids, load_ratings
+from .data import check_ratings, encode_ids, load_ratings, write_file
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'RatingsDataset', 'ratings_dl', 'MatrixFactorization', 'BiasedMatrixFactorization', 'RMSELoss',
@@ -205,16 +205,12 @@ DEFAULTS = dict(epochs=10, bs=1024, lr=3e-3, factors=20, wd=0.05)
 
 # %% ../nbs/07_pytorch.ipynb #024780fd
 def save_figure(fig:Figure, # the figure to write
-                path:str|Path, # destination; the format follows the extension (.png, .svg, .pdf, ...)
+                path:str|Path, # destination; the format follows the extension (.png, .svg, .pdf, ...; none: .png)
                ) -> Path:
-    "Write `fig` to `path` atomically: to a temporary file in the same folder, then renamed over `path`"
-    path = Path(path)
-    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp{path.suffix}')
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-    return path
+    "Write `fig` to `path` atomically, through the project's one writer (`collabnb.data.write_file`)"
+    path, image = Path(path), io.BytesIO()
+    fig.savefig(image, format=path.suffix[1:] or 'png', dpi=100) # rendered in memory first: a bad format leaves no file behind
+    return write_file(path, image.getvalue())
 
 # %% ../nbs/07_pytorch.ipynb #06ff331c
 def plot_rmse(history:pd.DataFrame, # `fit`'s result
