@@ -14,7 +14,7 @@ from fastai.layers import Embedding, sigmoid_range
 from fastai.learner import Learner
 
 # %% auto #0
-__all__ = ['DotProduct', 'valid_rmse', 'DotProductBias', 'create_params', 'DotProductBiasParams']
+__all__ = ['DotProduct', 'valid_rmse', 'DotProductBias', 'stored_table', 'create_params', 'DotProductBiasParams']
 
 # %% ../nbs/01_dot_product.ipynb #cc42b4db
 class DotProduct(Module):
@@ -69,6 +69,26 @@ class DotProductBias(Module):
         res = (self.user_factors(users) * self.item_factors(items)).sum(dim=1)
         res = res + self.user_bias(users).squeeze(1) + self.item_bias(items).squeeze(1)
         return res if self.y_range is None else sigmoid_range(res, *self.y_range)
+
+# %% ../nbs/03_bias.ipynb #269fdfd2
+import json, re
+from pathlib import Path
+import pandas as pd
+
+def stored_table(name:str, # a lesson notebook, e.g. '02_sigmoid_range.ipynb' (looked up here, then in nbs/)
+                 needle:str='learn.fit_one_cycle(5, 5e-3)', # text of the training cell whose table to read
+                ) -> pd.DataFrame: # train_loss, valid_loss and _rmse per epoch
+    "The fastai training table stored in the outputs of the first code cell of `name` that contains `needle`"
+    path = Path(name) if Path(name).exists() else Path('nbs')/name
+    for cell in json.loads(path.read_text())['cells']:
+        if cell['cell_type'] != 'code' or needle not in ''.join(cell['source']): continue
+        for out in cell.get('outputs', []):
+            html = ''.join(out.get('data', {}).get('text/html', ''))
+            if 'fastprogress' not in html or '<td>' not in html: continue  # fastai also stores a <style> block
+            rows = [re.findall(r'<td>(.*?)</td>', r) for r in re.findall(r'<tr>(.*?)</tr>', html)]
+            t = pd.DataFrame([r for r in rows if r], columns=re.findall(r'<th>(.*?)</th>', html))
+            return t.drop(columns='time').astype(float).astype({'epoch': int}).set_index('epoch')
+    raise ValueError(f'no stored training table in {name}')
 
 # %% ../nbs/05_create_params.ipynb #f8a2154b
 def create_params(size:tuple|list, # shape of the table, e.g. `(n_users, n_factors)`
