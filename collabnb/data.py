@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #170f7990
 from __future__ import annotations
-import codecs, contextlib, ctypes, errno, functools, hashlib, io, os, re, shutil, subprocess, sys, tempfile, zipfile
+import codecs, contextlib, ctypes, errno, functools, hashlib, io, os, re, shutil, stat, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +14,10 @@ import pandas as pd
 from fastcore.xtras import Config
 
 # %% auto #0
-__all__ = ['ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'ML100K_LINES', 'canonical_folds', 'Locked', 'file_lock',
-           'write_file', 'write_dir', 'recover_dir', 'write_ml100k', 'data_dir', 'ml100k_complete', 'movielens_100k',
-           'text_encoding', 'check_ratings', 'check_duplicates', 'read_ratings', 'ml100k_titles', 'random_split',
-           'load_ratings', 'collab_dls', 'encode_ids']
+__all__ = ['PARTIAL', 'ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'ML100K_LINES', 'canonical_folds', 'Locked',
+           'file_lock', 'write_file', 'write_dir', 'recover_dir', 'write_ml100k', 'data_dir', 'ml100k_complete',
+           'movielens_100k', 'text_encoding', 'check_ratings', 'check_duplicates', 'read_ratings', 'ml100k_titles',
+           'random_split', 'load_ratings', 'collab_dls', 'encode_ids']
 
 # %% ../nbs/00_data.ipynb #bf807d8b
 def canonical_folds(ratings:pd.DataFrame, # u.data as read: user, item, rating, timestamp, in file order
@@ -54,6 +54,26 @@ def _try_lock(fd:int, wait:bool) -> bool:
             if not wait: return False
             time.sleep(0.1)
 
+_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0) # a link planted at a name collabnb opens must never lead it to another file
+
+def _open_lock(path:Path) -> int:
+    "A descriptor of the lock file at `path`: created here, or one that is plainly a lock file (a regular file of its own holding at most a pid)"
+    try: return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+    except FileExistsError: pass
+    except OSError as e:
+        if e.errno == errno.ELOOP: raise ValueError(f'{path}: is a symbolic link; collabnb makes its lock files itself and will not follow one (remove the link)') from None
+        raise
+    try: fd = os.open(path, os.O_RDWR | _NOFOLLOW)
+    except OSError as e:
+        if e.errno == errno.ELOOP: raise ValueError(f'{path}: is a symbolic link; collabnb makes its lock files itself and will not follow one (remove the link)') from None
+        if e.errno == errno.ENOENT: return _open_lock(path) # its holder removed it in the meantime
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > 32 or not re.fullmatch(rb'\d*\n?', os.pread(fd, 33, 0)):
+        os.close(fd)
+        raise ValueError(f'{path}: is not a collabnb lock file (a lock file is a plain file holding a process id); refusing to use it')
+    return fd
+
 _held = set() # the lock files this process holds
 
 @contextlib.contextmanager
@@ -61,20 +81,20 @@ def file_lock(path:str|Path, # the lock file, beside what it protects: created w
               wait:bool=True, # wait for the process that holds it; False: raise `Locked` at once
               what:str|None=None, # what the lock protects, named in the `Locked` message; None: `path`
              ):
-    "Hold an exclusive lock on `path` for the `with` block (again inside it: a no-op); the operating system drops it when its process dies, even by SIGKILL"
+    "Hold an exclusive lock on `path` for the `with` block (again inside it: a no-op); the operating system drops it when its process dies, even by SIGKILL. A link or a file that is not a lock file at `path` is refused, never written"
     path = Path(path)
     key = os.path.abspath(path)
     if key in _held: # this process holds it already (a command locks `--out`, then the training it calls locks it again)
         yield path
         return
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = _open_lock(path)
         if not _try_lock(fd, wait):
             holder = os.read(fd, 32).decode('ascii', 'replace').strip()
             os.close(fd)
             pid = f' (pid {holder})' if holder.isdigit() else ''
             raise Locked(f'{what or path}: another collabnb process{pid} is writing it; wait for it to finish')
-        try: same = os.path.samestat(os.fstat(fd), os.stat(path))
+        try: same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
         except FileNotFoundError: same = False
         if same: break
         os.close(fd) # the previous holder removed the file while we waited for it: lock the file that is there now
@@ -85,8 +105,10 @@ def file_lock(path:str|Path, # the lock file, beside what it protects: created w
         yield path
     finally:
         _held.discard(key)
-        with contextlib.suppress(OSError): os.unlink(path)
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)): os.unlink(path) # only the file this process locked
         os.close(fd)
+
 
 # %% ../nbs/00_data.ipynb #f0dc66b3
 def _umask() -> int:
@@ -105,20 +127,40 @@ def _exchange(a:Path, b:Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP): return False
     raise OSError(err, os.strerror(err), str(b))
 
-def write_file(path:str|Path, # the file to create or replace
+PARTIAL = '.collabnb-partial' # the marker inside every temporary folder collabnb makes: what `recover_dir` may remove carries it
+
+def _scratch(beside:Path) -> Path:
+    "A new folder beside `beside`, made by `mkdtemp` (a fresh name, no link followed) and marked as collabnb's with `PARTIAL`"
+    d = Path(tempfile.mkdtemp(prefix=f'.{beside.name}.tmp-', dir=beside.parent))
+    (d/PARTIAL).write_text('a temporary folder of collabnb, left by a process that was stopped; collabnb removes it\n')
+    return d
+
+def _is_scratch(p:Path) -> bool:
+    "Whether `p` is a folder that collabnb made for itself (a real folder, not a link, holding the marker)"
+    return p.is_dir() and not p.is_symlink() and (p/PARTIAL).is_file() and not (p/PARTIAL).is_symlink()
+
+def _through_link(path:Path) -> Path:
+    "`path`, or the file a symbolic link at `path` points to: writing to a link writes what it points to, and keeps the link"
+    if not path.is_symlink(): return path
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir(): raise ValueError(f'{path}: a symbolic link into {target.parent}, which does not exist; refusing to replace the link')
+    return target
+
+def write_file(path:str|Path, # the file to create or replace (a link there is written through)
                data:bytes, # its new content
               ) -> Path: # `path`
-    "Write `data` to a temporary file beside `path`, flush it to disk, then rename it to `path`: never half-written"
+    "Write `data` into a marked temporary folder beside `path`, flush it to disk, then rename it to `path`: never half-written, and no link at a temporary name is ever followed"
     path = Path(path)
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    dest = _through_link(path)
+    tmp = _scratch(dest)
     try:
-        with open(tmp, 'wb') as f:
+        fd = os.open(tmp/dest.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+        with open(fd, 'wb') as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError): tmp.unlink()
+        os.replace(tmp/dest.name, dest)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 def write_dir(dest:str|Path, # the directory to create or replace
@@ -128,37 +170,46 @@ def write_dir(dest:str|Path, # the directory to create or replace
     dest = Path(dest)
     if dest.exists() and not dest.is_dir(): raise ValueError(f'{dest}: exists and is not a directory')
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
-    old = tmp.with_name(tmp.name.replace('.tmp-', '.old-', 1))
+    tmp, old = _scratch(dest), None
     try:
         os.chmod(tmp, 0o777 & ~_umask()) # mkdtemp's 0700 would hide a shared cache or model from the user's group
         write(tmp)
         if not dest.exists(): os.rename(tmp, dest)
-        elif not _exchange(tmp, dest): # after the exchange `tmp` holds the old directory, removed below
-            os.rename(dest, old) # a kill between these two renames leaves `old`, which `recover_dir` puts back
+        elif _exchange(tmp, dest): (tmp/PARTIAL).write_text('') # `tmp` now holds the old folder: marked, then removed below
+        else:
+            old = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.old-', dir=dest.parent)) # a fresh name, for the rename to replace while empty
+            os.rename(dest, old) # a kill before the next rename leaves `old`, which `recover_dir` puts back
             try: os.rename(tmp, dest)
             except BaseException:
                 os.rename(old, dest)
                 raise
+            (old/PARTIAL).write_text('')
+        (dest/PARTIAL).unlink() # the new folder is in place: it is no longer temporary (`recover_dir` finishes this after a kill)
     finally:
-        for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
+        for p in (tmp, old):
+            if p is not None and _is_scratch(p): shutil.rmtree(p, ignore_errors=True)
     return dest
 
 def recover_dir(dest:str|Path, # a directory that `write_dir` writes
                ) -> Path: # `dest`
-    "Undo what a killed `write_dir` left beside `dest`: put the old directory back if `dest` is missing, remove the temporary ones"
+    "Undo what a killed `write_dir` left beside `dest`: put the old directory back if `dest` is missing, remove the temporary folders collabnb marked as its own (never anything else)"
     dest = Path(dest)
     if not dest.parent.is_dir(): return dest
+    if dest.is_dir() and not dest.is_symlink() and (dest/PARTIAL).is_file() and not (dest/PARTIAL).is_symlink():
+        (dest/PARTIAL).unlink() # killed just after the swap: the folder is complete
     mine = re.compile(rf'\.{re.escape(dest.name)}\.(tmp|old)-[A-Za-z0-9_]{{8}}')
-    left = sorted((p for p in dest.parent.iterdir() if mine.fullmatch(p.name)), key=lambda p: p.stat().st_mtime)
-    olds = [p for p in left if '.old-' in p.name]
+    left = sorted((p for p in dest.parent.iterdir() if mine.fullmatch(p.name) and p.is_dir() and not p.is_symlink()), key=lambda p: p.stat().st_mtime)
+    olds = [p for p in left if '.old-' in p.name and any(q.name != PARTIAL for q in p.iterdir())]
     if olds and not dest.exists() and not dest.is_symlink():
+        (olds[-1]/PARTIAL).unlink(missing_ok=True)
         os.rename(olds[-1], dest)
         left.remove(olds[-1])
     for p in left:
-        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
-        else: p.unlink(missing_ok=True)
+        if _is_scratch(p): shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError): p.rmdir() # an empty one, made just before a kill; never a folder with anything in it
     return dest
+
 
 # %% ../nbs/00_data.ipynb #2bc6a850
 ML100K_WHEEL = 'recbole==1.2.1'
@@ -244,8 +295,9 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
                 return path
             except Exception as e: reason = f'{type(e).__name__}: {e}'.splitlines()[0][:120]
         else: reason = 'offline=True'
-        with tempfile.TemporaryDirectory(prefix='.ml-100k.tmp-', dir=dest.parent) as tmp: # beside the cache, so recover_dir finds it after a kill
-            write_ml100k(_download_wheel(Path(tmp)), dest)
+        wheel = _scratch(dest) # beside the cache and marked, so `recover_dir` clears it after a kill
+        try: write_ml100k(_download_wheel(wheel), dest)
+        finally: shutil.rmtree(wheel, ignore_errors=True)
     print(f'MovieLens-100K: GroupLens unreachable ({reason}); rebuilt from the {ML100K_WHEEL} wheel into {dest}')
     return dest
 
@@ -338,13 +390,30 @@ def ml100k_titles(path:Path|None=None, # the ml-100k folder; None: `movielens_10
     return items.set_index('item').title
 
 # %% ../nbs/00_data.ipynb #ab76a351
+def _randperm_head(n:int, seed:int, k:int) -> np.ndarray:
+    "The first `k` of `torch.manual_seed(seed); torch.randperm(n)`, drawn with numpy alone: the same Mersenne Twister, seeded the same way, and the same Fisher-Yates steps"
+    if n >= 2**32 // 20: raise ValueError(f'{n:,} ratings: too many for a seeded random split; split the file beforehand') # PyTorch draws 64 bits a step there
+    mt = np.random.RandomState(seed & 0xffffffff)._bit_generator # torch keeps the low 32 bits of the seed, as this does
+    k = min(k, n)
+    steps = min(k, n - 1)
+    moved, head = {}, [] # position -> value, for the positions a swap has touched; the others still hold their own index
+    for i, draw in enumerate(mt.random_raw(steps).tolist()):
+        j = i + draw % (n - i)
+        head.append(moved.get(j, j))
+        moved[j] = moved.get(i, i)
+    if k > steps: head.append(moved.get(n - 1, n - 1))
+    return np.array(head, dtype=np.int64)
+
 def random_split(n:int, # number of ratings
                  valid_pct:float=0.2, # share of them held out for validation
-                 seed:int|None=42, # seed of the draw
+                 seed:int|None=42, # seed of the draw; None: a fresh draw each time
                 ) -> np.ndarray: # bool (n,): True marks a validation rating
-    "The seeded random split every part of collabnb draws: fastai's `RandomSplitter`, as fastbook splits, as a mask over the rows"
-    from fastai.data.transforms import RandomSplitter
-    return np.isin(np.arange(n), RandomSplitter(valid_pct=valid_pct, seed=seed)(range(n))[1])
+    "The seeded random split every part of collabnb draws, as a mask over the rows: the ratings fastai's `RandomSplitter` holds out (fastbook's split), drawn without fastai or PyTorch"
+    cut = int(valid_pct * n)
+    rows = np.random.default_rng().permutation(n)[:cut] if seed is None else _randperm_head(n, seed, cut)
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
 
 def load_ratings(split:str|None=None, # None (all ratings), 'random' (fastbook's 20%) or a canonical fold 'u1'..'u5'
                  item:str='title', # 'title' or 'id': what the `item` column holds
@@ -377,12 +446,15 @@ def collab_dls(df:pd.DataFrame, # ratings with `user`, `item`, `rating`, and opt
                **kwargs, # passed on to `TabularPandas.dataloaders` (`device`, `shuffle`, ...)
               ): # fastai `TabularDataLoaders`
     "fastai `DataLoaders` for collaborative filtering over `df`, split by its `is_valid` column, vocabularies from the training rows"
-    from fastai.collab import TabularCollab, Categorify, TabDataLoader, TransformBlock, RandomSplitter # fastai.collab re-exports them
+    from fastai.collab import TabularCollab, Categorify, TabDataLoader, TransformBlock # fastai.collab re-exports them
     df = check_ratings(df, 'DataFrame')
     if 'is_valid' in df.columns:
         valid = df['is_valid'].to_numpy()
         splits = (list(np.flatnonzero(~valid)), list(np.flatnonzero(valid)))
-    else: splits = RandomSplitter(valid_pct=valid_pct, seed=seed)(range(len(df)))
+    else: # `random_split`'s rows, in the order fastai's own splitter lists them: the shuffled batches then match fastbook's too
+        n, cut = len(df), int(valid_pct * len(df))
+        order = np.random.default_rng().permutation(n) if seed is None else _randperm_head(n, seed, n)
+        splits = (list(order[cut:]), list(order[:cut]))
     to = TabularCollab(df[['user', 'item', 'rating']], [Categorify], ['user', 'item'], y_names=['rating'],
                        y_block=TransformBlock(), splits=splits, reduce_memory=False)
     return to.dataloaders(bs=bs, dl_type=dl_type or TabDataLoader, **kwargs)

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 from torch import Tensor
 from fastai.data.external import fastai_path
 from fastdownload import download_url
-from .data import check_ratings, file_lock, recover_dir, write_dir, write_file
+from .data import _scratch, check_ratings, file_lock, recover_dir, write_dir, write_file
 
 # %% auto #0
 __all__ = ['MOVIELENS_URL', 'MOVIELENS', 'synthetic_ratings', 'SGDBiasedMF', 'fit_sgd_mf', 'scale_line', 'scale_bench',
@@ -298,9 +298,12 @@ def movielens(name:str, # 'ml-1m', 'ml-10m', 'ml-20m', 'ml-25m' or 'ml-32m'
         archive = fastai_path('archive')/f'{name}.zip'
         if not archive.exists():
             archive.parent.mkdir(parents=True, exist_ok=True)
-            tmp = archive.with_name(f'.{archive.name}.part')
-            download_url(movielens_url(name), tmp)
-            os.replace(tmp, archive)
+            recover_dir(archive) # what a killed download left
+            part = _scratch(archive) # a fresh, marked folder: a link planted at a fixed name is never followed
+            try:
+                download_url(movielens_url(name), part/archive.name)
+                os.replace(part/archive.name, archive)
+            finally: shutil.rmtree(part, ignore_errors=True)
         return write_dir(dest, lambda tmp: _unzip_flat(archive, tmp))
 
 # %% ../nbs/10b_scale.ipynb #426c36ce

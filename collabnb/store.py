@@ -14,7 +14,7 @@ from safetensors import safe_open
 from safetensors.numpy import save as arrays_to_bytes, load as arrays_from_bytes
 
 from . import __version__
-from .data import _held, file_lock, recover_dir, write_dir, write_file
+from .data import _held, _is_scratch, _scratch, file_lock, recover_dir, write_dir, write_file
 from .vocab import _plain
 from .registry import build_module, check_sizes, dot_tables, model_kind
 from .recommend import Recommender
@@ -25,7 +25,10 @@ __all__ = ['WEIGHTS_FILE', 'META_FILE', 'CHECKPOINT_FILE', 'FORMAT_VERSION', 'ch
 
 # %% ../nbs/11a_store.ipynb #8aa1a633
 WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE = 'model.safetensors', 'meta.json', 'checkpoint.safetensors'
-_HALF_WRITTEN = re.compile(r'\.(model\.safetensors|meta\.json|checkpoint\.safetensors)\.tmp-\d+') # what `write_file` leaves when killed
+
+def _half_written(p:Path) -> bool:
+    "Whether `p`, inside a model directory, is what a killed `write_file` of one of collabnb's files left: its marked temporary folder"
+    return re.fullmatch(r'\.(model\.safetensors|meta\.json|checkpoint\.safetensors)\.tmp-\w{8}', p.name) is not None and _is_scratch(p)
 
 def _is_checkpoint(fn:Path) -> bool:
     try:
@@ -39,7 +42,7 @@ def check_replaceable(path:str|Path, # where a model is about to be written
     if not path.exists(): return
     if not path.is_dir(): raise ValueError(f'{path}: exists and is not a directory')
     names = sorted(p.name for p in path.iterdir())
-    foreign = [n for n in names if n not in (WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE) and not _HALF_WRITTEN.fullmatch(n)]
+    foreign = [n for n in names if n not in (WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE) and not _half_written(path/n)]
     if foreign: raise ValueError(f'{path}: exists and is not a collabnb model directory (it holds {foreign[0]!r}); refusing to replace it')
     if META_FILE in names:
         try: meta = json.loads((path/META_FILE).read_bytes())
@@ -61,15 +64,16 @@ def resolve_out(path:str|Path, # a model directory to write, as the user named i
 
 def _check_writable(dest:Path, name):
     "Refuse a place where no model can be written (read-only or full file system) before any work is done"
+    probe = None
     try:
-        fd, probe = tempfile.mkstemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent) # named so that `recover_dir` removes it after a kill
-        try:
-            os.write(fd, bytes(1 << 16))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-            os.unlink(probe)
+        probe = _scratch(dest) # marked: `recover_dir` removes it after a kill
+        with open(probe/'probe', 'xb') as f:
+            f.write(bytes(1 << 16))
+            f.flush()
+            os.fsync(f.fileno())
     except OSError as e: raise ValueError(f'{name}: cannot write there ({e.strerror})') from None
+    finally:
+        if probe is not None: shutil.rmtree(probe, ignore_errors=True)
 
 def check_space(dest:Path, # the model directory about to be written
                 n_bytes:int, # about how many bytes the model and its checkpoint take
@@ -99,7 +103,7 @@ def model_writer(out:str|Path, # the model directory to write (`--out`)
         check_replaceable(dest)
         if dest.is_dir():
             for p in dest.iterdir():
-                if _HALF_WRITTEN.fullmatch(p.name): p.unlink()
+                if _half_written(p): shutil.rmtree(p)
         _check_writable(dest, out)
         yield dest
 
