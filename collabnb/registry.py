@@ -6,15 +6,17 @@ Docs: https://collabnb.github.io/collabnb/registry.html.md"""
 
 # %% ../nbs/10e_registry.ipynb #3783b002
 from __future__ import annotations
-import importlib
+import importlib, warnings
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Callable
 
 import numpy as np
 
 # %% auto #0
-__all__ = ['MODELS', 'ModelKind', 'register_model', 'sizes_and_range', 'model_kind', 'DotTables', 'dot_tables', 'module_weights',
-           'architecture', 'check_sizes', 'build_module', 'new_module']
+__all__ = ['MODELS', 'PLUGIN_GROUP', 'PLUGIN_PROBLEMS', 'ModelKind', 'register_model', 'sizes_and_range', 'load_plugins',
+           'model_kind', 'DotTables', 'dot_tables', 'module_weights', 'architecture', 'check_sizes', 'build_module',
+           'new_module']
 
 # %% ../nbs/10e_registry.ipynb #22b865bc
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ def register_model(name:str, # the short name
                   ) -> ModelKind:
     "Make a model class available to `collabnb train --model NAME`, `Recommender.fit(model=NAME)`, saving and loading"
     if not (isinstance(name, str) and name.replace('-', '').isalnum()): raise ValueError(f'model name {name!r}: use letters, digits and -')
+    old = MODELS.get(name)
+    if old is not None and old.cls != cls: raise ValueError(f'model name {name!r} is already registered for {old.cls}')
     kind = ModelKind(name, cls, about, kwargs or sizes_and_range, tables, item_table, trainer)
     clash = [k for k in MODELS.values() if k.class_name == kind.class_name and k.name != name]
     if clash: raise ValueError(f'{cls}: class name {kind.class_name} is already registered as {clash[0].name!r}')
@@ -63,15 +67,6 @@ def register_model(name:str, # the short name
 def sizes_and_range(n_users, n_items, n_factors, y_range, mean) -> dict:
     "The constructor arguments of the lessons' models"
     return dict(n_users=n_users, n_items=n_items, n_factors=n_factors, y_range=y_range)
-
-def model_kind(name:str, # a registered name ('bias') or a class name ('DotProductBias')
-               source:str='model', # what to name in the error message
-              ) -> ModelKind:
-    "The registered kind called `name`, or a one-line ValueError listing the known ones"
-    if name in MODELS: return MODELS[name]
-    for k in MODELS.values():
-        if k.class_name == name: return k
-    raise ValueError(f'{source}: unknown model {name!r}; collabnb knows {", ".join(MODELS)}')
 
 # %% ../nbs/10e_registry.ipynb #9b38fce6
 def _nn_kwargs(n_users, n_items, n_factors, y_range, mean) -> dict:
@@ -95,6 +90,52 @@ register_model('torch', 'collabnb.torch_mf.BiasedMatrixFactorization', "the plai
 register_model('bayes', 'collabnb.bayes.BayesianMF', "Bayesian MF with implicit feedback, sampled by Gibbs: the benchmark's most accurate",
                lambda n_users, n_items, n_factors, y_range, mean: dict(n_users=n_users, n_items=n_items, n_factors=n_factors, global_mean=float(mean)),
                trainer='collabnb.bayes.fit_bayes'); # `;`: the notebook need not echo the entry
+
+# %% ../nbs/10e_registry.ipynb #0363457a
+PLUGIN_GROUP = 'collabnb.models' # the entry point group that installed packages list their models under
+PLUGIN_PROBLEMS = {} # plug-in (entry point) name -> why it did not load, one line
+_plugins_looked_up = False
+
+def load_plugins(eps=None, # entry points to load; None: those installed in group `collabnb.models`, on the first call only
+                ) -> dict: # `PLUGIN_PROBLEMS`: plug-in name -> one line on why it did not load
+    "Register installed packages' models: each entry point names a function (called with no arguments) or a module (imported) that calls `register_model`"
+    global _plugins_looked_up
+    if eps is None:
+        if _plugins_looked_up: return PLUGIN_PROBLEMS
+        _plugins_looked_up = True # set first: a plug-in that looks up a model while it loads must not start the loading again
+        from importlib.metadata import entry_points
+        eps = entry_points(group=PLUGIN_GROUP)
+    for ep in eps:
+        try:
+            obj = ep.load()
+            if isinstance(obj, type) or not (isinstance(obj, ModuleType) or callable(obj)):
+                raise TypeError(f'it names a {"class" if isinstance(obj, type) else type(obj).__name__}, not a function or a module')
+            if not isinstance(obj, ModuleType): obj()
+            PLUGIN_PROBLEMS.pop(ep.name, None)
+        except (Exception, SystemExit) as e: # a broken plug-in costs its own models, never collabnb's
+            why = str(e).strip().splitlines()
+            PLUGIN_PROBLEMS[ep.name] = f'plug-in {ep.name} ({ep.value}) did not load: {type(e).__name__}' + (f': {why[0][:200]}' if why else '')
+            warnings.warn(PLUGIN_PROBLEMS[ep.name], stacklevel=2)
+    return PLUGIN_PROBLEMS
+
+# %% ../nbs/10e_registry.ipynb #d810ab93
+def _find(name) -> ModelKind|None:
+    if not isinstance(name, str): return None
+    if name in MODELS: return MODELS[name]
+    return next((k for k in MODELS.values() if k.class_name == name), None)
+
+def model_kind(name:str, # a registered name ('bias') or a class name ('DotProductBias')
+               source:str='model', # what to name in the error message
+              ) -> ModelKind:
+    "The registered kind called `name`, built in or from an installed plug-in, or a one-line ValueError listing the known ones"
+    kind = _find(name)
+    if kind is None:
+        load_plugins() # the name may come from an installed package
+        kind = _find(name)
+    if kind is not None: return kind
+    shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + '...' # a crafted file's name could be any length
+    failed = ''.join(f'; {p}' for p in PLUGIN_PROBLEMS.values())
+    raise ValueError(f'{source}: unknown model {shown}; collabnb knows {", ".join(MODELS)}{failed}')
 
 # %% ../nbs/10e_registry.ipynb #49adceaf
 def _sigmoid(x:np.ndarray) -> np.ndarray: return 1 / (1 + np.exp(-x))
