@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/benchmark.html.md"""
 
 # %% ../nbs/10f_benchmark.ipynb #075e50cd
 from __future__ import annotations
-import argparse, contextlib, importlib.util, io, json, os, sys, time
+import contextlib, importlib.util, io, json, os, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from fastai.torch_core import set_seed
 import fastai.callback.schedule  # adds `Learner.fit_one_cycle`
 from matplotlib.figure import Figure
 
-from .data import write_file
+from .files import write_file
 from .fast import fastai_stock_dls
 from .metrics import Fold, load_fold, evaluate, model_scorer
 from .models import DotProduct, DotProductBias
@@ -32,7 +32,7 @@ from .torch_mf import (RatingsDataset, ratings_dl, BiasedMatrixFactorization, ma
 __all__ = ['DOTPRODUCTBIAS_RECIPE', 'BENCH_ROWS', 'TUNED', 'fit_fastai_stock', 'fit_surprise', 'fit_collabnb_dotproduct',
            'fit_collabnb_embeddingnn', 'fit_collabnb_dotproductbias', 'fit_collabnb_torch', 'fit_collabnb_fastbook',
            'fit_collabnb_best', 'fit_registered', 'bench_rows', 'run_bench', 'bench_table', 'bench_json',
-           'write_bench_json', 'plot_bench', 'save_bench_plot', 'bench_cli']
+           'write_bench_json', 'plot_bench', 'save_bench_plot', 'bench_command']
 
 # %% ../nbs/10f_benchmark.ipynb #ec0dda9d
 def _timed_fit(learn, *args, **kwargs) -> float:
@@ -91,11 +91,10 @@ def _fast_fit(train:pd.DataFrame, n_users:int, n_items:int, make_model, bs:int, 
     "Train `make_model(n_users + 1, n_items + 1)` on collabnb's fast DataLoaders with `fit_one_cycle`; (score function, fit seconds)"
     from collabnb.fast import fast_dls
     dls = fast_dls(train.assign(is_valid=False), bs=bs)
-    offset = 1 if dls.classes['item'][0] == '#na#' else 0
-    assert list(dls.classes['item'][offset:]) == list(range(n_items)), 'fast_dls vocabulary is not our codes'
-    learn = Learner(dls, make_model(n_users + offset, n_items + offset), loss_func=MSELossFlat())
+    assert list(dls.classes['item'][1:]) == list(range(n_items)), 'fast_dls vocabulary is not our codes plus one'
+    learn = Learner(dls, make_model(n_users + 1, n_items + 1), loss_func=MSELossFlat())
     secs = _timed_fit(learn, epochs, lr, wd=wd)
-    return model_scorer(learn.model, n_items, offset=offset), secs
+    return model_scorer(learn.model, n_items, offset=1), secs
 
 # %% ../nbs/10f_benchmark.ipynb #82af356f
 def fit_collabnb_dotproduct(train:pd.DataFrame, # coded training ratings: user, item, rating
@@ -287,68 +286,41 @@ def save_bench_plot(results:list, # `run_bench` output
     plot_bench(results).savefig(png, format='png', dpi=120)
     return _write(path, png.getvalue())
 
-# %% ../nbs/10f_benchmark.ipynb #a3015afc
-from .args import positive_int
-
-def _fold_list(text:str) -> list:
-    folds = [f.strip().removeprefix('u') for f in text.split(',') if f.strip()]
-    if not folds or any(f not in {'1', '2', '3', '4', '5'} for f in folds):
-        raise argparse.ArgumentTypeError(f'{text!r}: expected fold numbers 1..5, comma separated, e.g. 1 or 1,2,3,4,5')
-    return [f'u{f}' for f in dict.fromkeys(folds)]
-
-def _name_list(text:str) -> list:
-    names = [n.strip() for n in text.split(',') if n.strip()]
-    unknown = [n for n in names if n not in bench_rows()]
-    if not names or unknown: raise argparse.ArgumentTypeError(f'unknown row(s) {unknown or text!r}; choose from {", ".join(bench_rows())}')
-    return names
-
-def _size_list(text:str) -> list:
-    try: sizes = [int(float(s)) for s in text.split(',')]
-    except ValueError: sizes = []
-    if not sizes or any(s <= 0 for s in sizes): raise argparse.ArgumentTypeError(f'{text!r}: expected positive sizes, comma separated, e.g. 1e6,1e7')
-    return sizes
-
 # %% ../nbs/10f_benchmark.ipynb #85baa214
 def _load() -> str:
     "The 1-minute load average, so that a reader of the output can judge how busy the machine was"
     try: return f'{os.getloadavg()[0]:.2f}'
     except (OSError, AttributeError): return 'unknown'
 
-def bench_cli(argv:list|None=None, # arguments after `collabnb bench`; None: `sys.argv[1:]`
-             ) -> None:
-    "`collabnb bench`: fit and score the benchmark rows on MovieLens-100K folds; print the table or JSON, optionally write JSON and a PNG plot"
-    p = argparse.ArgumentParser(prog='collabnb bench', description='Benchmark collabnb, fastai and Surprise on MovieLens-100K, in one run.')
-    p.add_argument('--folds', type=_fold_list, default=['u1'], help='canonical folds to run, e.g. 1 or 1,2,3,4,5 (default: 1)')
-    p.add_argument('--only', type=_name_list, default=None, help=f'comma list of rows to run (default: {", ".join(BENCH_ROWS)}; also collabnb-NAME for a registered model)')
-    p.add_argument('--json', action='store_true', help='print the results as a JSON list on stdout (progress and the table go to stderr)')
-    p.add_argument('--results', type=Path, default=None, metavar='FILE', help='write the results to this JSON file, one object per row and fold')
-    p.add_argument('--plot', type=Path, default=None, metavar='FILE', help='write a PNG plot of RMSE against fit seconds')
-    p.add_argument('--threads', type=positive_int, default=1,
-                   help='PyTorch CPU threads for every row (default: 1, which keeps timings stable on a shared machine)')
-    p.add_argument('--scale', action='store_true', help='run the large-data benchmark on synthetic ratings instead')
-    p.add_argument('--sizes', type=_size_list, default=None, help='with --scale: numbers of ratings, e.g. 1e6,1e7,2.5e7 (default: 1e6,1e7)')
-    p.add_argument('--device', default=None, help="with --scale: where to train, e.g. cuda (default: cpu)")
-    args = p.parse_args(argv)
-    for opt in ('sizes', 'device'):
-        if getattr(args, opt) is not None and not args.scale: p.error(f'--{opt}: only valid with --scale')
-    if args.scale and (args.only or args.plot): p.error('--scale: --only and --plot do not apply to the scale benchmark')
+def bench_command(folds:list=('u1',), # canonical folds, e.g. ['u1', 'u2']
+                  only:list|None=None, # row names from `bench_rows()`; None: those of `BENCH_ROWS`
+                  as_json:bool=False, # print the results as JSON on stdout, the progress lines and the table on stderr
+                  results:Path|None=None, # write the results to this JSON file
+                  plot:Path|None=None, # write a PNG plot of RMSE against fit seconds to this file
+                  threads:int=1, # PyTorch CPU threads for every row
+                  scale:bool=False, # run the large-data benchmark on synthetic ratings instead (`only` and `plot` do not apply)
+                  sizes:list|None=None, # with `scale`: numbers of ratings; None: 1e6 and 1e7
+                  device:str|None=None, # with `scale`: where to train; None: the CPU
+                 ) -> list: # the results: one dict per row and fold (with `scale`, per size)
+    "What `collabnb bench` does: fit and score the benchmark rows on MovieLens-100K folds; print the table or JSON, optionally write JSON and a PNG plot"
     say = lambda line: print(line, flush=True)
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(): # with --json, stdout carries the JSON alone
-        if args.scale:
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext(): # with JSON, stdout carries the JSON alone
+        if scale:
             from collabnb.scale import scale_bench, scale_table
-            say(f'collabnb bench --scale: 50 factors, 8 epochs, on {args.device or "cpu"}; load average {_load()}')
-            results = scale_bench(args.sizes or [10**6, 10**7], device=args.device, log=say)
-            table = scale_table(results)
+            say(f'collabnb bench --scale: 50 factors, 8 epochs, on {device or "cpu"}; load average {_load()}')
+            res = scale_bench(sizes or [10**6, 10**7], device=device, log=say)
+            table = scale_table(res)
         else:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(args.threads)
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
             try:
-                say(f'collabnb bench: folds {",".join(args.folds)}; {args.threads} PyTorch thread(s); load average {_load()}')
-                results = run_bench(args.only, args.folds, log=say)
-            finally: torch.set_num_threads(threads)
-            table = bench_table(results)
+                say(f'collabnb bench: folds {",".join(folds)}; {threads} PyTorch thread(s); load average {_load()}')
+                res = run_bench(only, folds, log=say)
+            finally: torch.set_num_threads(before)
+            table = bench_table(res)
         print()
         print(table)
-        if args.results: print(f'wrote {write_bench_json(results, args.results)}')
-        if args.plot: print(f'wrote {save_bench_plot(results, args.plot)}')
-    if args.json: print(bench_json(results))
+        if results: print(f'wrote {write_bench_json(res, results)}')
+        if plot: print(f'wrote {save_bench_plot(res, plot)}')
+    if as_json: print(bench_json(res))
+    return res

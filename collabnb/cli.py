@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/cli.html.md"""
 
 # %% ../nbs/12_cli.ipynb #18aa2223
 from __future__ import annotations
-import argparse, contextlib, importlib, json, os, sys, time, warnings
+import argparse, contextlib, json, os, sys, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +16,40 @@ from .args import UsageError, Parser, positive_int, positive_float, non_negative
 from .sources import SPLITS, load_data, _first_line
 
 # %% auto #0
-__all__ = ['DELEGATED', 'RECS_HEADER', 'make_parser', 'recorded_split', 'cmd_train', 'read_users', 'cmd_recommend', 'cmd_similar',
-           'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'cmd_torch_train', 'main']
+__all__ = ['RECS_HEADER', 'make_parser', 'recorded_split', 'cmd_train', 'read_users', 'cmd_recommend', 'cmd_similar',
+           'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'cmd_torch_train', 'cmd_bench', 'main']
+
+# %% ../nbs/12_cli.ipynb #714e6ec8
+def _fold_list(text:str) -> list:
+    "An argparse type: canonical folds of MovieLens-100K, `1` or `u1`, comma separated"
+    folds = [f.strip().removeprefix('u') for f in text.split(',') if f.strip()]
+    if not folds or any(f not in {'1', '2', '3', '4', '5'} for f in folds):
+        raise argparse.ArgumentTypeError(f'{text!r}: expected fold numbers 1..5, comma separated, e.g. 1 or 1,2,3,4,5')
+    return [f'u{f}' for f in dict.fromkeys(folds)]
+
+def _name_list(text:str) -> list:
+    "An argparse type: benchmark rows, comma separated"
+    from collabnb.bench import bench_rows # `main` has imported the benchmark already when the command is `bench`
+    rows = bench_rows()
+    names = [n.strip() for n in text.split(',') if n.strip()]
+    unknown = [n for n in names if n not in rows]
+    if not names or unknown: raise argparse.ArgumentTypeError(f'unknown row(s) {unknown or text!r}; choose from {", ".join(rows)}')
+    return names
+
+def _size_list(text:str) -> list:
+    "An argparse type: numbers of ratings, comma separated, `1e6` allowed"
+    try: sizes = [int(float(s)) for s in text.split(',')]
+    except ValueError: sizes = []
+    if not sizes or any(s <= 0 for s in sizes): raise argparse.ArgumentTypeError(f'{text!r}: expected positive sizes, comma separated, e.g. 1e6,1e7')
+    return sizes
 
 # %% ../nbs/12_cli.ipynb #6add9748
-DELEGATED = { # command: (module, function taking argv, help line)
-    'bench': ('collabnb.bench', 'bench_cli', 'benchmark collabnb against fastai and Surprise (collabnb bench --help)')}
-
-def make_parser() -> Parser:
+def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `bench --help`; None: not named
+               ) -> Parser:
     "The `collabnb` argument parser, one subcommand per operation"
     from collabnb import __version__
-    from collabnb.registry import MODELS
+    from collabnb.registry import MODELS, load_plugins
+    load_plugins() # models of installed packages (entry points `collabnb.models`) join the --model choices
     p = Parser(prog='collabnb', description='Collaborative filtering with fastai: train, evaluate, recommend.')
     p.add_argument('--version', action='version', version=f'collabnb {__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
@@ -113,7 +136,21 @@ def make_parser() -> Parser:
     q.add_argument('--seed', type=int, default=42, help='random seed: initialization, shuffling, random split (default: 42)')
     q.set_defaults(run=cmd_torch_train)
 
-    for name, (_, _, text) in DELEGATED.items(): sub.add_parser(name, help=text, add_help=False)
+    q = sub.add_parser('bench', help='benchmark collabnb against fastai and Surprise',
+                       description='Benchmark collabnb, fastai and Surprise on MovieLens-100K, in one run.')
+    rows = ', '.join(bench_rows) if bench_rows else "the benchmark's rows"
+    q.add_argument('--folds', type=_fold_list, default=['u1'], help='canonical folds to run, e.g. 1 or 1,2,3,4,5 (default: 1)')
+    q.add_argument('--only', type=_name_list, default=None, help=f'comma list of rows to run (default: {rows}; also collabnb-NAME for a registered model)')
+    q.add_argument('--json', action='store_true', help='print the results as a JSON list on stdout (progress and the table go to stderr)')
+    q.add_argument('--results', type=Path, default=None, metavar='FILE', help='write the results to this JSON file, one object per row and fold')
+    q.add_argument('--plot', type=Path, default=None, metavar='FILE', help='write a PNG plot of RMSE against fit seconds')
+    q.add_argument('--threads', type=positive_int, default=1,
+                   help='PyTorch CPU threads for every row (default: 1, which keeps timings stable on a shared machine)')
+    q.add_argument('--scale', action='store_true', help='run the large-data benchmark on synthetic ratings instead')
+    q.add_argument('--sizes', type=_size_list, default=None, help='with --scale: numbers of ratings, e.g. 1e6,1e7,2.5e7 (default: 1e6,1e7)')
+    q.add_argument('--device', default=None, help="with --scale: where to train, e.g. cuda (default: cpu)")
+    q.set_defaults(run=cmd_bench, refuse=q.error) # `refuse`: the options that go together are checked by `cmd_bench`, refused like the others
+
     p.commands = sub.choices # each command's parser, by name: `main` sets torch-train's defaults
     return p
 
@@ -133,8 +170,9 @@ def cmd_train(args) -> int:
     "`collabnb train`; data-parallel when launched by `torchrun` on several processes"
     import torch.distributed as dist
     from collabnb.distributed import init_distributed, rank0_first
+    from collabnb.recommend import Recommender
     from collabnb.store import model_writer
-    from collabnb.train import train_model, check_output_range, check_fits, has_range
+    from collabnb.train import check_output_range, check_fits, has_range
     # taken before the data is read, so that a refusal does not wait on loading; held to the end, so that a second writer is refused
     with model_writer(args.out, primary=int(os.environ.get('RANK', '0')) == 0):
         rank, world_size = init_distributed()
@@ -146,8 +184,9 @@ def cmd_train(args) -> int:
             if rank == 0:
                 print(f'{source}: {len(df) - n_valid:,} training and {n_valid:,} validation ratings, {df.user.nunique():,} users, '
                       f'{df.item.nunique():,} items' + (f', {world_size} processes' if world_size > 1 else ''), flush=True)
-            model = train_model(df, args.model, args.factors, args.epochs, args.lr, args.wd, args.bs, args.y_range or 'scale', out=args.out, resume=args.resume,
-                                seed=args.seed, source=source, split=recorded_split(args, absolute=True), bar=_show_bar())
+            model = Recommender.fit(df, args.model, out=args.out, n_factors=args.factors, epochs=args.epochs, lr=args.lr, wd=args.wd, bs=args.bs,
+                                    y_range=args.y_range or 'scale', resume=args.resume, seed=args.seed, source=source,
+                                    split=recorded_split(args, absolute=True), bar=_show_bar())
             if rank == 0:
                 print(f'validation RMSE: {model.info["valid_rmse"]:.4f}')
                 print(f'model: {args.out}')
@@ -182,7 +221,7 @@ def read_users(path:str|Path) -> list:
 def cmd_recommend(args) -> int:
     "`collabnb recommend`"
     from collabnb.recommend import Recommender, printable
-    from collabnb.data import write_file
+    from collabnb.files import write_file
     rec = Recommender.load(args.model_dir)
     if args.user is not None and args.out is None:
         _print_items(rec.recommend(args.user, args.n, exclude_rated=not args.include_rated), args.json, 'score')
@@ -271,6 +310,16 @@ def cmd_torch_train(args) -> int:
         print(f'plot: {args.plot}')
     return 0
 
+# %% ../nbs/12_cli.ipynb #e88f2ca1
+def cmd_bench(args) -> int:
+    "`collabnb bench`: `collabnb.bench.bench_command` with the parsed options"
+    for opt in ('sizes', 'device'):
+        if getattr(args, opt) is not None and not args.scale: args.refuse(f'--{opt}: only valid with --scale')
+    if args.scale and (args.only or args.plot): args.refuse('--scale: --only and --plot do not apply to the scale benchmark')
+    from collabnb.bench import bench_command
+    bench_command(args.folds, args.only, args.json, args.results, args.plot, args.threads, args.scale, args.sizes, args.device)
+    return 0
+
 # %% ../nbs/12_cli.ipynb #4f1e0343
 def _one_line(e:BaseException) -> str:
     lines = str(e).strip().splitlines()
@@ -279,13 +328,6 @@ def _one_line(e:BaseException) -> str:
 def _unavailable(command:str, e:Exception) -> int:
     print(f'collabnb: error: {command} is not available ({type(e).__name__}: {_one_line(e)})', file=sys.stderr)
     return 1
-
-def _delegate(command:str, argv:list) -> int:
-    mod, fn, _ = DELEGATED[command]
-    try: run = getattr(importlib.import_module(mod), fn)
-    except Exception as e: return _unavailable(command, e)
-    res = run(argv)
-    return res if isinstance(res, int) else 0
 
 def main(argv:list|None=None, # arguments after `collabnb`; None: `sys.argv[1:]`
         ) -> int: # exit status: 0 success, 2 bad input (one line on stderr), 1 other failure
@@ -298,8 +340,12 @@ def main(argv:list|None=None, # arguments after `collabnb`; None: `sys.argv[1:]`
 
 def _main(argv:list, debug:bool) -> int:
     try:
-        if argv and argv[0] in DELEGATED: return _delegate(argv[0], argv[1:])
-        parser = make_parser()
+        bench_rows = None
+        if argv and argv[0] == 'bench': # its rows live in a module that imports PyTorch and fastai
+            try: from collabnb.bench import BENCH_ROWS
+            except Exception as e: return _unavailable('bench', e)
+            bench_rows = list(BENCH_ROWS)
+        parser = make_parser(bench_rows)
         if argv and argv[0] == 'torch-train': # its defaults live beside the model, in a module that imports PyTorch
             try: from collabnb.torch_mf import DEFAULTS
             except Exception as e: return _unavailable('torch-train', e)

@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #170f7990
 from __future__ import annotations
-import codecs, contextlib, ctypes, errno, functools, hashlib, io, os, re, shutil, stat, subprocess, sys, tempfile, zipfile
+import codecs, functools, hashlib, io, os, shutil, subprocess, sys, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +14,9 @@ import pandas as pd
 from fastcore.xtras import Config
 
 # %% auto #0
-__all__ = ['PARTIAL', 'ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'ML100K_LINES', 'canonical_folds', 'Locked',
-           'file_lock', 'write_file', 'write_dir', 'recover_dir', 'write_ml100k', 'data_dir', 'ml100k_complete',
-           'movielens_100k', 'text_encoding', 'check_ratings', 'check_duplicates', 'read_ratings', 'ml100k_titles',
-           'random_split', 'load_ratings', 'collab_dls', 'encode_ids']
+__all__ = ['ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'ML100K_LINES', 'canonical_folds', 'write_ml100k', 'data_dir',
+           'ml100k_complete', 'movielens_100k', 'text_encoding', 'check_ratings', 'check_duplicates', 'read_ratings',
+           'ml100k_titles', 'random_split', 'load_ratings', 'collab_dls', 'encode_ids']
 
 # %% ../nbs/00_data.ipynb #bf807d8b
 def canonical_folds(ratings:pd.DataFrame, # u.data as read: user, item, rating, timestamp, in file order
@@ -32,184 +31,6 @@ def canonical_folds(ratings:pd.DataFrame, # u.data as read: user, item, rating, 
         by_user_item = lambda df: df.sort_values(['user', 'item'], kind='stable')
         folds[f'u{i+1}'] = by_user_item(ratings[~is_test]), by_user_item(ratings[is_test])
     return folds
-
-# %% ../nbs/00_data.ipynb #03a5b068
-class Locked(ValueError):
-    "Another process holds the lock; the message names it"
-
-try: import fcntl
-except ImportError: fcntl = None # Windows: msvcrt's byte-range locks instead
-
-def _try_lock(fd:int, wait:bool) -> bool:
-    if fcntl is not None:
-        try: fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError: return False
-        return True
-    import msvcrt, time
-    while True:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            if not wait: return False
-            time.sleep(0.1)
-
-_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0) # a link planted at a name collabnb opens must never lead it to another file
-
-def _open_lock(path:Path) -> int:
-    "A descriptor of the lock file at `path`: created here, or one that is plainly a lock file (a regular file of its own holding at most a pid)"
-    try: return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
-    except FileExistsError: pass
-    except OSError as e:
-        if e.errno == errno.ELOOP: raise ValueError(f'{path}: is a symbolic link; collabnb makes its lock files itself and will not follow one (remove the link)') from None
-        raise
-    try: fd = os.open(path, os.O_RDWR | _NOFOLLOW)
-    except OSError as e:
-        if e.errno == errno.ELOOP: raise ValueError(f'{path}: is a symbolic link; collabnb makes its lock files itself and will not follow one (remove the link)') from None
-        if e.errno == errno.ENOENT: return _open_lock(path) # its holder removed it in the meantime
-        raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > 32 or not re.fullmatch(rb'\d*\n?', os.pread(fd, 33, 0)):
-        os.close(fd)
-        raise ValueError(f'{path}: is not a collabnb lock file (a lock file is a plain file holding a process id); refusing to use it')
-    return fd
-
-_held = set() # the lock files this process holds
-
-@contextlib.contextmanager
-def file_lock(path:str|Path, # the lock file, beside what it protects: created when missing, removed on release
-              wait:bool=True, # wait for the process that holds it; False: raise `Locked` at once
-              what:str|None=None, # what the lock protects, named in the `Locked` message; None: `path`
-             ):
-    "Hold an exclusive lock on `path` for the `with` block (again inside it: a no-op); the operating system drops it when its process dies, even by SIGKILL. A link or a file that is not a lock file at `path` is refused, never written"
-    path = Path(path)
-    key = os.path.abspath(path)
-    if key in _held: # this process holds it already (a command locks `--out`, then the training it calls locks it again)
-        yield path
-        return
-    while True:
-        fd = _open_lock(path)
-        if not _try_lock(fd, wait):
-            holder = os.read(fd, 32).decode('ascii', 'replace').strip()
-            os.close(fd)
-            pid = f' (pid {holder})' if holder.isdigit() else ''
-            raise Locked(f'{what or path}: another collabnb process{pid} is writing it; wait for it to finish')
-        try: same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
-        except FileNotFoundError: same = False
-        if same: break
-        os.close(fd) # the previous holder removed the file while we waited for it: lock the file that is there now
-    _held.add(key)
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f'{os.getpid()}\n'.encode())
-        yield path
-    finally:
-        _held.discard(key)
-        with contextlib.suppress(OSError):
-            if os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)): os.unlink(path) # only the file this process locked
-        os.close(fd)
-
-
-# %% ../nbs/00_data.ipynb #f0dc66b3
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
-
-def _exchange(a:Path, b:Path) -> bool:
-    "Swap two existing paths in one step (Linux's renameat2 with RENAME_EXCHANGE); False where the system cannot"
-    try: fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError): return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    AT_FDCWD, RENAME_EXCHANGE = -100, 2
-    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0: return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP): return False
-    raise OSError(err, os.strerror(err), str(b))
-
-PARTIAL = '.collabnb-partial' # the marker inside every temporary folder collabnb makes: what `recover_dir` may remove carries it
-
-def _scratch(beside:Path) -> Path:
-    "A new folder beside `beside`, made by `mkdtemp` (a fresh name, no link followed) and marked as collabnb's with `PARTIAL`"
-    d = Path(tempfile.mkdtemp(prefix=f'.{beside.name}.tmp-', dir=beside.parent))
-    (d/PARTIAL).write_text('a temporary folder of collabnb, left by a process that was stopped; collabnb removes it\n')
-    return d
-
-def _is_scratch(p:Path) -> bool:
-    "Whether `p` is a folder that collabnb made for itself (a real folder, not a link, holding the marker)"
-    return p.is_dir() and not p.is_symlink() and (p/PARTIAL).is_file() and not (p/PARTIAL).is_symlink()
-
-def _through_link(path:Path) -> Path:
-    "`path`, or the file a symbolic link at `path` points to: writing to a link writes what it points to, and keeps the link"
-    if not path.is_symlink(): return path
-    target = Path(os.path.realpath(path))
-    if not target.parent.is_dir(): raise ValueError(f'{path}: a symbolic link into {target.parent}, which does not exist; refusing to replace the link')
-    return target
-
-def write_file(path:str|Path, # the file to create or replace (a link there is written through)
-               data:bytes, # its new content
-              ) -> Path: # `path`
-    "Write `data` into a marked temporary folder beside `path`, flush it to disk, then rename it to `path`: never half-written, and no link at a temporary name is ever followed"
-    path = Path(path)
-    dest = _through_link(path)
-    tmp = _scratch(dest)
-    try:
-        fd = os.open(tmp/dest.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
-        with open(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp/dest.name, dest)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    return path
-
-def write_dir(dest:str|Path, # the directory to create or replace
-              write, # called with a new, empty directory to fill
-             ) -> Path: # `dest`
-    "Fill a temporary directory beside `dest` with `write`, then swap it in: `dest` is the old directory or the whole new one, never neither"
-    dest = Path(dest)
-    if dest.exists() and not dest.is_dir(): raise ValueError(f'{dest}: exists and is not a directory')
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp, old = _scratch(dest), None
-    try:
-        os.chmod(tmp, 0o777 & ~_umask()) # mkdtemp's 0700 would hide a shared cache or model from the user's group
-        write(tmp)
-        if not dest.exists(): os.rename(tmp, dest)
-        elif _exchange(tmp, dest): (tmp/PARTIAL).write_text('') # `tmp` now holds the old folder: marked, then removed below
-        else:
-            old = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.old-', dir=dest.parent)) # a fresh name, for the rename to replace while empty
-            os.rename(dest, old) # a kill before the next rename leaves `old`, which `recover_dir` puts back
-            try: os.rename(tmp, dest)
-            except BaseException:
-                os.rename(old, dest)
-                raise
-            (old/PARTIAL).write_text('')
-        (dest/PARTIAL).unlink() # the new folder is in place: it is no longer temporary (`recover_dir` finishes this after a kill)
-    finally:
-        for p in (tmp, old):
-            if p is not None and _is_scratch(p): shutil.rmtree(p, ignore_errors=True)
-    return dest
-
-def recover_dir(dest:str|Path, # a directory that `write_dir` writes
-               ) -> Path: # `dest`
-    "Undo what a killed `write_dir` left beside `dest`: put the old directory back if `dest` is missing, remove the temporary folders collabnb marked as its own (never anything else)"
-    dest = Path(dest)
-    if not dest.parent.is_dir(): return dest
-    if dest.is_dir() and not dest.is_symlink() and (dest/PARTIAL).is_file() and not (dest/PARTIAL).is_symlink():
-        (dest/PARTIAL).unlink() # killed just after the swap: the folder is complete
-    mine = re.compile(rf'\.{re.escape(dest.name)}\.(tmp|old)-[A-Za-z0-9_]{{8}}')
-    left = sorted((p for p in dest.parent.iterdir() if mine.fullmatch(p.name) and p.is_dir() and not p.is_symlink()), key=lambda p: p.stat().st_mtime)
-    olds = [p for p in left if '.old-' in p.name and any(q.name != PARTIAL for q in p.iterdir())]
-    if olds and not dest.exists() and not dest.is_symlink():
-        (olds[-1]/PARTIAL).unlink(missing_ok=True)
-        os.rename(olds[-1], dest)
-        left.remove(olds[-1])
-    for p in left:
-        if _is_scratch(p): shutil.rmtree(p, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError): p.rmdir() # an empty one, made just before a kill; never a folder with anything in it
-    return dest
-
 
 # %% ../nbs/00_data.ipynb #2bc6a850
 ML100K_WHEEL = 'recbole==1.2.1'
@@ -233,6 +54,7 @@ def write_ml100k(wheel:Path, # the RecBole 1.2.1 wheel
                  dest:Path,  # folder to create, e.g. the fastai cache's `ml-100k`
                 ) -> Path:   # `dest`, holding u.data, u.item, u.user, u.genre and u1..u5 .base/.test
     "Write MovieLens-100K in GroupLens's layout from the ratings shipped in the RecBole wheel"
+    from collabnb.files import write_dir # written aside and swapped in whole: the Files lesson shows how
     digest = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
     if digest != ML100K_WHEEL_SHA256:
         raise ValueError(f'{wheel}: sha256 {digest} is not the expected {ML100K_WHEEL_SHA256}; refusing to use it')
@@ -279,6 +101,7 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
     "Folder of MovieLens-100K, downloaded from GroupLens by `untar_data` or, failing that, rebuilt from the RecBole wheel"
     dest = data_dir()/'ml-100k'
     if ml100k_complete(dest): return dest
+    from collabnb.files import _scratch, file_lock, recover_dir # one builder at a time, nothing left half-built: the Files lesson
     dest.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(dest.parent/'.ml-100k.lock'): # several processes may ask at once: one builds, the others wait and find it built
         if ml100k_complete(dest): return dest
@@ -408,7 +231,7 @@ def random_split(n:int, # number of ratings
                  valid_pct:float=0.2, # share of them held out for validation
                  seed:int|None=42, # seed of the draw; None: a fresh draw each time
                 ) -> np.ndarray: # bool (n,): True marks a validation rating
-    "The seeded random split every part of collabnb draws, as a mask over the rows: the ratings fastai's `RandomSplitter` holds out (fastbook's split), drawn without fastai or PyTorch"
+    "The seeded random split every part of collabnb draws, as a mask over the rows: the ratings fastai's random splitter holds out (fastbook's split), drawn without fastai or PyTorch"
     cut = int(valid_pct * n)
     rows = np.random.default_rng().permutation(n)[:cut] if seed is None else _randperm_head(n, seed, cut)
     mask = np.zeros(n, dtype=bool)

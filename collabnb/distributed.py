@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/distributed.html.md"""
 
 # %% ../nbs/10c_distributed.ipynb #2eca6545
 from __future__ import annotations
-import argparse, contextlib, json, math, os, random, time
+import contextlib, json, math, os, random, time
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +18,11 @@ from fastai.callback.core import Callback
 from fastai.collab import collab_learner
 from fastai.torch_core import set_seed, to_cpu
 
-from .data import load_ratings, write_file
+from .files import write_file
 from .fast import TensorCollabDL, fast_dls
 
 # %% auto #0
-__all__ = ['rank_and_world', 'DistributedFastCallback', 'init_distributed', 'rank0_first', 'train_ddp', 'ddp_train_cli']
+__all__ = ['rank_and_world', 'DistributedFastCallback', 'init_distributed', 'rank0_first', 'train_ddp']
 
 # %% ../nbs/10c_distributed.ipynb #6c6e16fa
 def rank_and_world() -> tuple:
@@ -120,29 +120,3 @@ def train_ddp(df:pd.DataFrame, # ratings as for `fast_dls` (user, item, rating, 
             write_file(json_path, json.dumps(dict(rmse=rmse, fit_seconds=secs, world_size=world_size, bs=bs, lr=lr, epochs=epochs, wd=wd,
                                                   n_factors=n_factors, seed=seed), indent=1).encode())
     return learn, rmse
-
-# %% ../nbs/10c_distributed.ipynb #163fed16
-def ddp_train_cli(argv:list|None=None): # command-line arguments; None: `sys.argv[1:]`
-    "Command line for `train_ddp` on MovieLens-100K: `torchrun --nproc-per-node 2 -m collabnb.distributed --split u1`"
-    p = argparse.ArgumentParser(prog='python -m collabnb.distributed',
-                                description="fastbook's collab recipe on collabnb's fast DataLoaders; launch with torchrun for several processes")
-    p.add_argument('--split', default='u1', choices=['random', 'u1', 'u2', 'u3', 'u4', 'u5'], help='MovieLens-100K split')
-    p.add_argument('--bs', type=int, default=2048, help='global batch size, split between processes')
-    p.add_argument('--lr', type=float, default=1e-2)
-    p.add_argument('--epochs', type=int, default=5)
-    p.add_argument('--wd', type=float, default=0.1)
-    p.add_argument('--factors', type=int, default=50)
-    p.add_argument('--seed', type=int, default=42)
-    p.add_argument('--json', help='rank 0 writes the results (RMSE, seconds, processes) here')
-    p.add_argument('--quiet', action='store_true', help='no progress bar, training table or RMSE line')
-    args = p.parse_args(argv)
-    init_distributed()
-    try:
-        df = rank0_first(lambda: load_ratings(args.split))
-        train_ddp(df, bs=args.bs, lr=args.lr, epochs=args.epochs, wd=args.wd, n_factors=args.factors, seed=args.seed,
-                  json_path=args.json, quiet=args.quiet)
-    finally:
-        if dist.is_initialized(): dist.destroy_process_group()
-
-# %% ../nbs/10c_distributed.ipynb #4b11b0e2
-if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'collabnb.distributed': ddp_train_cli()

@@ -15,7 +15,7 @@ from torch import Tensor
 from fastcore.basics import merge
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
-from fastai.data.transforms import RandomSplitter
+from fastai.data.transforms import CategoryMap
 from fastai.torch_core import default_device, set_seed, display_df, to_cpu
 from fastai.learner import Learner
 from fastai.losses import MSELossFlat
@@ -23,6 +23,7 @@ from fastai.collab import collab_learner, CollabDataLoaders, TabularCollab
 from fastai.tabular.core import Categorify
 from fastai.data.block import TransformBlock
 from .data import check_ratings, collab_dls, encode_ids, load_ratings, random_split
+from .metrics import rmse
 
 # %% auto #0
 __all__ = ['shard_indices', 'TensorCollabDL', 'fast_dls', 'fastai_stock_dls', 'fit_fastbook', 'fit_fastbook_stock',
@@ -151,7 +152,7 @@ def fast_dls(df:pd.DataFrame, # ratings with `user`, `item`, `rating`, and optio
         ids = df[col].to_numpy()
         c, vocab = encode_ids(ids, np.sort(pd.unique(ids[~valid])))
         codes.append(c + 1)
-        classes[col] = ['#na#'] + vocab.tolist()
+        classes[col] = CategoryMap(vocab.tolist(), sort=False, add_na=True) # fastai's own vocabulary: its placeholder, then the ids
     x = torch.from_numpy(np.stack(codes, 1))
     y = torch.from_numpy(df['rating'].to_numpy(np.float32)[:, None])
     t, v = torch.from_numpy(~valid), torch.from_numpy(valid)
@@ -167,15 +168,15 @@ def fastai_stock_dls(df:pd.DataFrame, # ratings with `user`, `item`, `rating`, a
                      valid_pct:float=0.2, # random validation share, used only when `df` has no `is_valid`
                      seed:int|None=42, # seed of that random split
                     ) -> CollabDataLoaders:
-    "fastai's `CollabDataLoaders` exactly as `CollabDataLoaders.from_df` builds them, on the split given by `is_valid`"
+    "fastai's `CollabDataLoaders` exactly as `CollabDataLoaders.from_df` builds them, on the split given by `is_valid` (without it, `from_df`'s own)"
     df = check_ratings(df, 'DataFrame')
+    ratings = df[['user', 'item', 'rating']]
     if 'is_valid' in df.columns:
         valid = df['is_valid'].to_numpy(bool)
-        splits = (list(np.flatnonzero(~valid)), list(np.flatnonzero(valid)))
-    else: splits = RandomSplitter(valid_pct=valid_pct, seed=seed)(range(len(df)))
-    to = TabularCollab(df[['user', 'item', 'rating']], [Categorify], ['user', 'item'], y_names=['rating'],
-                       y_block=TransformBlock(), splits=splits)
-    dls = to.dataloaders(bs=bs)
+        to = TabularCollab(ratings, [Categorify], ['user', 'item'], y_names=['rating'], y_block=TransformBlock(),
+                           splits=(list(np.flatnonzero(~valid)), list(np.flatnonzero(valid))))
+        dls = to.dataloaders(bs=bs)
+    else: dls = CollabDataLoaders.from_df(ratings, valid_pct=valid_pct, seed=seed, bs=bs) # the rows `random_split` holds out, in fastai's shuffled order
     dls.__class__ = CollabDataLoaders
     return dls
 
@@ -233,8 +234,6 @@ def predict_ratings(learn:Learner, # a collab learner
     with torch.no_grad(): preds = [model(x[i:i+bs].to(dev)).flatten().float().cpu() for i in range(0, len(x), bs)]
     return torch.cat(preds).numpy()
 
-def _rmse(pred:np.ndarray, df:pd.DataFrame) -> float: return float(np.sqrt(np.mean((pred - df['rating'].to_numpy(np.float32))**2)))
-
 # %% ../nbs/10_fast.ipynb #94e1dff7
 def fastbook_speed_bench(splits:tuple=('u1', 'random'), # MovieLens-100K splits, as for `load_ratings`
                          reps:int=3, # timed repetitions of each recipe (median reported)
@@ -255,7 +254,7 @@ def fastbook_speed_bench(splits:tuple=('u1', 'random'), # MovieLens-100K splits,
             for (name, fit, bs, lr, kw), times in zip(recipes, runs):
                 start = time.perf_counter()
                 learn, secs = fit(train_df, valid_df, bs=bs, lr=lr, epochs=epochs, **kw)
-                times.append((time.perf_counter() - start - secs, secs, _rmse(predict_ratings(learn, valid_df), valid_df)))
+                times.append((time.perf_counter() - start - secs, secs, rmse(predict_ratings(learn, valid_df), valid_df['rating'])))
         stock_secs = statistics.median(t[1] for t in runs[0])
         for (name, fit, bs, lr, kw), times in zip(recipes, runs):
             secs = statistics.median(t[1] for t in times)

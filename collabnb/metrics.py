@@ -209,8 +209,8 @@ def evaluate(score_fn, # users (int64 array) -> (len(users), n_items) predicted 
 
 # %% ../nbs/08_metrics.ipynb #6c08d253
 def model_scorer(model, # a torch module: takes (bs, 2) LongTensor of [user, item] codes, returns (bs,) or (bs, 1) ratings
-                 n_items:int, # size of the catalogue (without fastai's '#na#')
-                 offset:int=0, # added to our codes to get the model's: 1 for fastai vocabularies with '#na#' at 0
+                 n_items:int, # size of the catalogue (without fastai's placeholder row)
+                 offset:int=0, # added to our codes to get the model's: 1 for fastai vocabularies, whose placeholder takes code 0
                  bs:int=2**16, # pairs per forward pass
                 ):
     "A score function (users -> (len(users), n_items) ratings) over a model of `[user, item]` pairs"

@@ -12,7 +12,8 @@ import numpy as np, pandas as pd, torch
 from torch import Tensor
 from fastai.data.external import fastai_path
 from fastdownload import download_url
-from .data import _scratch, check_ratings, file_lock, recover_dir, write_dir, write_file
+from .data import check_ratings
+from .files import _scratch, file_lock, recover_dir, write_dir, write_file
 
 # %% auto #0
 __all__ = ['MOVIELENS_URL', 'MOVIELENS', 'synthetic_ratings', 'SGDBiasedMF', 'fit_sgd_mf', 'scale_line', 'scale_bench',

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, DataLoader
 from fastcore.basics import listify, noop
-from fastai.data.transforms import RandomSplitter
 from fastai.torch_core import set_seed
 from matplotlib.figure import Figure
 
-from .data import check_ratings, encode_ids, load_ratings, write_file
+from .data import check_ratings, encode_ids, load_ratings
+from .files import write_file
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'RatingsDataset', 'ratings_dl', 'MatrixFactorization', 'BiasedMatrixFactorization', 'RMSELoss',

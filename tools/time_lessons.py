@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from collabnb.data import write_file
+from collabnb.files import write_file
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
