@@ -20,7 +20,7 @@ __all__ = ['DotProduct', 'valid_rmse', 'DotProductBias', 'stored_table', 'create
 class DotProduct(Module):
     "Predicted rating = dot product of the user's and the item's latent factors, squashed into `y_range` when one is given"
     def __init__(self,
-                 n_users:int, # rows of the user table: `len(dls.classes['user'])`, `#na#` included
+                 n_users:int, # rows of the user table: `len(dls.classes['user'])`, fastai's placeholder row included
                  n_items:int, # rows of the item table: `len(dls.classes['item'])`
                  n_factors:int=50, # latent factors per user and per item
                  y_range:tuple|None=None, # (low, high) bounds of the predictions, or None for unbounded predictions
@@ -52,7 +52,7 @@ def valid_rmse(learn:Learner, # a `Learner` whose targets are ratings
 class DotProductBias(Module):
     "Predicted rating = dot product of latent factors + user bias + item bias, squashed into `y_range`"
     def __init__(self,
-                 n_users:int, # rows of the user tables: `len(dls.classes['user'])`, `#na#` included
+                 n_users:int, # rows of the user tables: `len(dls.classes['user'])`, fastai's placeholder row included
                  n_items:int, # rows of the item tables: `len(dls.classes['item'])`
                  n_factors:int=50, # latent factors per user and per item
                  y_range:tuple|None=(0, 5.5), # (low, high) bounds of the predictions, or None for unbounded predictions
@@ -100,7 +100,7 @@ def create_params(size:tuple|list, # shape of the table, e.g. `(n_users, n_facto
 class DotProductBiasParams(Module):
     "`DotProductBias` with hand-made tables (`create_params`) read by indexing instead of `Embedding` layers"
     def __init__(self,
-                 n_users:int, # rows of the user tables: `len(dls.classes['user'])`, `#na#` included
+                 n_users:int, # rows of the user tables: `len(dls.classes['user'])`, fastai's placeholder row included
                  n_items:int, # rows of the item tables: `len(dls.classes['item'])`
                  n_factors:int=50, # latent factors per user and per item
                  y_range:tuple|None=(0, 5.5), # (low, high) bounds of the predictions, or None for unbounded predictions
