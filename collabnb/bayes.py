@@ -1,4 +1,4 @@
-"""The benchmark's most accurate model for any data size and rating scale: Bayesian biased matrix factorization with implicit feedback, sampled by Gibbs on sparse matrices, served as one dot product.
+"""The most accurate model of the MovieLens-100K benchmark: Bayesian biased matrix factorization with implicit feedback, sampled by Gibbs on sparse matrices, served as one dot product.
 
 Docs: https://collabnb.github.io/collabnb/bayes.html.md"""
 
