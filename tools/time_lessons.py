@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time the core lessons, so the index can say how long each takes to run.
 
-Executes each core notebook (00 to 06, in memory: the stored outputs are left as they are) one after another, from
+Executes each core notebook (00 to 07, in memory: the stored outputs are left as they are) one after another, from
 nbs/ as nbdev-test does, and writes the wall-clock minutes to nbs/lesson_minutes.json, which nbs/index.ipynb reads.
 Run it on an otherwise idle machine, with the data already in the cache (a first run adds the download):
 
@@ -19,11 +19,11 @@ from collabnb.files import write_file
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
 OUT = NBS/'lesson_minutes.json'
-CORE = ('00', '01', '02', '03', '04', '05', '06')
+CORE = ('00', '01', '02', '03', '04', '05', '06', '07')
 
 
 def core_notebooks():
-    "Core lessons in course order: every notebook whose number is 00 to 06 (06a included)"
+    "Core lessons in course order: every notebook whose number is 00 to 07"
     return sorted(p for p in NBS.glob('0*.ipynb') if p.name[:2] in CORE)
 
 
