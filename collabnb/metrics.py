@@ -141,7 +141,13 @@ def top_k(scores:np.ndarray, # (n_users, n_items) scores, -inf for items that ar
          ) -> np.ndarray: # (n_users, k) item codes, best first, -1 where fewer than k candidates
     "Each row's `k` best-scored items, best first"
     k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(k), (len(scores), 1))
+    if k < scores.shape[1]:
+        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k] # each row's k-th best score
+        # every item above it, then the lowest codes among those tied with it: a partition's order among equal scores differs between CPUs
+        tied = scores == kth
+        chosen = (scores > kth) | (tied & (np.cumsum(tied, 1) <= k - (scores > kth).sum(1, keepdims=True)))
+        part = np.nonzero(chosen)[1].reshape(len(scores), k)
+    else: part = np.tile(np.arange(k), (len(scores), 1))
     best = np.take_along_axis(scores, part, 1)
     order = np.argsort(-best, axis=1, kind='stable')
     top, best = np.take_along_axis(part, order, 1), np.take_along_axis(best, order, 1)

@@ -6,21 +6,19 @@ Docs: https://collabnb.github.io/collabnb/recommend.html.md"""
 
 # %% ../nbs/22_recommend.ipynb #4050b78f
 from __future__ import annotations
-import contextlib, difflib
+import contextlib, difflib, sys, warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-
+from pathlib import Path
 import numpy as np
 import pandas as pd
-
 from fastcore.basics import patch
-
 from .vocab import NA, rated_rows, id_rows, _plain, _index, _lookup
-from .registry import DotTables, dot_tables, build_module, model_kind
+from .registry import dot_tables, build_module, model_kind
 from .store import ModelParts, load_model, model_writer, save_model, write_model
 
 # %% auto #0
-__all__ = ['Recommender', 'user_scores', 'FoldedUser', 'printable']
+__all__ = ['Recommender', 'user_scores', 'FoldedUser']
 
 # %% ../nbs/22_recommend.ipynb #1cc39c22
 @dataclass(repr=False)
@@ -28,30 +26,29 @@ class Recommender:
     "A trained recommender: the model's weights, the ids behind their rows, titles, what each user rated, and facts about its training"
     weights:dict # the model's state dict as numpy arrays (`module_weights`)
     arch:dict # the model's class name and constructor arguments (`architecture`)
-    users:np.ndarray # the user id of each row of the user table (fastai keeps its placeholder, `NA`, in row 0)
-    items:np.ndarray # the item id of each row of the item table
+    user_vocab:np.ndarray # the user id of each row of the user table (fastai keeps its placeholder, `NA`, in row 0)
+    item_vocab:np.ndarray # the item id of each row of the item table
     titles:np.ndarray|None=None # a display title for each item row; None shows the ids
     rated:tuple|None=None # (indptr, indices) from `rated_rows`: the item rows each user row rated
     counts:tuple|None=None # (per user row, per item row): number of training ratings; 0 marks a row that was never trained
     info:dict=field(default_factory=dict) # facts about training saved in meta.json: hyperparameters, data fingerprint, history
-
     def __post_init__(self):
-        self.users, self.items = np.array(_plain(list(self.users)), dtype=object), np.array(_plain(list(self.items)), dtype=object)
+        self.user_vocab, self.item_vocab = (np.array(_plain(list(v)), dtype=object) for v in (self.user_vocab, self.item_vocab))
         if self.titles is not None: self.titles = np.asarray([str(t) for t in self.titles], dtype=object)
-        if self.rated is None: self.rated = rated_rows([], [], len(self.users))
-        if self.counts is None: self.counts = (np.diff(self.rated[0]), np.bincount(self.rated[1], minlength=len(self.items)))
+        if self.rated is None: self.rated = rated_rows([], [], len(self.user_vocab))
+        if self.counts is None: self.counts = (np.diff(self.rated[0]), np.bincount(self.rated[1], minlength=len(self.item_vocab)))
         self.counts = tuple(np.asarray(c, dtype=np.int64) for c in self.counts)
         self.tables = dot_tables(self.weights, self.arch) # checks the tables' shapes; None: not a dot-product model
-        self._module = None
-
+        self._module, self.ratings = None, None # `ratings`: what it was trained on, with the `is_valid` split (kept by `fit`, not saved)
     @classmethod
     def from_parts(cls, parts:ModelParts, # what training returned, or `load_model` read
                   ):
-        "A recommender serving `parts`"
+        "A recommender serving `parts`, and keeping the ratings and split they were trained on, if they came with them"
         res = cls(parts.weights, parts.arch, parts.users, parts.items, parts.titles, parts.rated, parts.counts, dict(parts.info))
-        if parts.module is not None: res._module = parts.module.eval()
+        res._module, res.ratings = None if parts.module is None else parts.module.eval(), parts.ratings
         return res
-
+    @property
+    def parts(self) -> ModelParts: return ModelParts(self.weights, self.arch, list(self.user_vocab), list(self.item_vocab), self.titles, self.rated, self.counts, self.info) # what `save_model` writes
     @classmethod
     def from_module(cls, module, # the trained `nn.Module`
                     users, # the user id of each row of its user table
@@ -61,24 +58,20 @@ class Recommender:
                     **info): # facts about training for meta.json
         "Bundle `module`'s weights with the ids of its rows, and the rated pairs (and titles, if any) of `ratings` (`ModelParts.from_module`)"
         return cls.from_parts(ModelParts.from_module(module, users, items, ratings, arch, **info))
-
     @classmethod
     def from_learner(cls, learn, # a trained fastai collab `Learner`, vocabularies in `dls.classes['user']` and `['item']`
                      ratings:pd.DataFrame, # the ratings it was trained on: user, item, optional title
                      **info):
         "Bundle a fastai `Learner`'s model with its vocabularies, and the rated pairs and titles of `ratings`"
         return cls.from_module(learn.model, learn.dls.classes['user'], learn.dls.classes['item'], ratings, **info)
-
     @property
     def module(self):
         "The PyTorch module (built from the weights on first use, which imports PyTorch)"
         if self._module is None:
             import torch
-            m = build_module(self.arch)
-            m.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k,v in self.weights.items()})
+            (m := build_module(self.arch)).load_state_dict({k: torch.from_numpy(np.asarray(v)) for k,v in self.weights.items()})
             self._module = m.eval()
         return self._module
-
     def __repr__(self):
         rmse = self.info.get('valid_rmse')
         return (f'Recommender({model_kind(self.arch["name"]).name}: {self.arch["name"]}, {self.n_users:,} users, {self.n_items:,} items, '
@@ -86,32 +79,33 @@ class Recommender:
     @property
     def scale(self) -> dict|None:
         "The training ratings' scale (low, high, step), as `train_model` recorded it; None for a model without one"
-        s = self.info.get('scale')
-        return s if isinstance(s, dict) and isinstance(s.get('low'), (int, float)) and isinstance(s.get('high'), (int, float)) else None
+        return s if isinstance(s := self.info.get('scale'), dict) and isinstance(s.get('low'), (int, float)) and isinstance(s.get('high'), (int, float)) else None
     def clip(self, scores) -> np.ndarray:
         "`scores` clipped to the rating scale, as users are shown them (unchanged for a model without a scale)"
-        s = self.scale
-        return np.asarray(scores) if s is None else np.clip(scores, s['low'], s['high'])
+        return np.asarray(scores) if (s := self.scale) is None else np.clip(scores, s['low'], s['high'])
+    @cached_property
+    def users(self) -> np.ndarray: return self.user_vocab[[v != NA for v in self.user_vocab]] # the model's user ids, without the placeholder
+    @cached_property
+    def items(self) -> np.ndarray: return self.item_vocab[[v != NA for v in self.item_vocab]] # the model's item ids, without the placeholder
     @property
-    def n_users(self) -> int: return len(self._user_index[0])
+    def n_users(self) -> int: return len(self.users)
     @property
-    def n_items(self) -> int: return len(self._item_index[0])
+    def n_items(self) -> int: return len(self.items)
     @property
     def n_factors(self) -> int: return self._item_vectors().shape[1] # factors per item (a model without tables: its item embedding's width)
     @cached_property
-    def _user_index(self): return _index(self.users)
+    def _user_index(self): return _index(self.user_vocab)
     @cached_property
-    def _item_index(self): return _index(self.items)
+    def _item_index(self): return _index(self.item_vocab)
     @cached_property
     def _title_index(self) -> dict:
         "Item rows of each title (two items can share one)"
         rows = {}
         for r, t in enumerate([] if self.titles is None else self.titles):
-            if self.items[r] != NA: rows.setdefault(t, []).append(r)
+            if self.item_vocab[r] != NA: rows.setdefault(t, []).append(r)
         return rows
     @property
     def item_counts(self) -> np.ndarray: return self.counts[1] # number of training ratings of each item row
-
     def user_row(self, user) -> int|None:
         "Row of `user` in the user table (the id as given or as text), or None when the model has not seen them"
         return _lookup(self._user_index, user)
@@ -122,19 +116,12 @@ class Recommender:
             rows = self._title_index.get(item.strip(), [])
             if len(rows) == 1: row = rows[0]
         return row
-    def trained_user(self, row:int|None) -> bool:
-        "Whether user row `row` exists and had training ratings"
-        return row is not None and self.counts[0][row] > 0
     def rated_by(self, row:int) -> np.ndarray:
         "Item rows rated by user row `row`"
-        indptr, indices = self.rated
-        return indices[indptr[row]:indptr[row+1]]
+        return self.rated[1][self.rated[0][row]:self.rated[0][row+1]]
     def title(self, rows) -> list:
         "Display titles of item rows"
-        names = self.items if self.titles is None else self.titles
-        return [str(names[r]) for r in np.atleast_1d(rows)]
-
-# %% ../nbs/22_recommend.ipynb #54496847
+        return [str(n) for n in (self.item_vocab if self.titles is None else self.titles)[np.atleast_1d(rows).astype(np.int64)]]
 @patch
 def _item_vectors(self:Recommender) -> np.ndarray:
     "One vector per item row: the item factors, or for other models the item table their registry entry names"
@@ -143,77 +130,80 @@ def _item_vectors(self:Recommender) -> np.ndarray:
     if name is None or name not in self.weights: raise ValueError(f'{self.arch["name"]} has no item table to compare items by')
     return np.asarray(self.weights[name], dtype=np.float32)
 
-
 # %% ../nbs/22_recommend.ipynb #75bc6edc
 def _rows(self:Recommender, ids, users:bool=True) -> np.ndarray:
     "Rows of many ids (as given, else as text), -1 for ids the model does not have"
-    vocab, index = (self.users, self._user_index) if users else (self.items, self._item_index)
+    vocab, index = (self.user_vocab, self._user_index) if users else (self.item_vocab, self._item_index)
     ids = ids if isinstance(ids, (np.ndarray, pd.Series, pd.Index)) else np.asarray(list(ids), dtype=object)
     rows = id_rows(ids, vocab)
     for j in np.flatnonzero(rows < 0): # the rare miss: try the id as text ('42' for 42)
         r = _lookup(index, ids.iloc[j] if isinstance(ids, pd.Series) else ids[j])
         if r is not None: rows[j] = r
     return rows
-
 def _trained(counts:np.ndarray, rows:np.ndarray) -> np.ndarray: return (rows >= 0) & (counts[np.maximum(rows, 0)] > 0)
-
+def _unknown(self:Recommender, users, items, u, i, ku, ki) -> str:
+    "One line naming the first id of a pair that the model has no training ratings for"
+    bad = np.flatnonzero(~(ku & ki))
+    kind, v, row = ('user', users[bad[0]], u[bad[0]]) if not ku[bad[0]] else ('item', items[bad[0]], i[bad[0]])
+    title = kind == 'item' and isinstance(v, str) and v.strip() in self._title_index
+    return (f"{kind} {v!r} {'is not in the model' if row < 0 else 'has no training ratings in the model'}{' (a title: `find_item` gives its row)' if title else ''}"
+            f"{f'; {len(bad):,} of {len(u):,} pairs have such an id' if len(bad) > 1 else ''}; unknown='blank' scores such pairs from a blank row")
 @patch
 def predict(self:Recommender, users, # user ids, one per pair (or one id)
             items, # item ids, one per pair (or one id)
-           ) -> np.ndarray: # float32 predicted rating of each pair
-    "Predicted ratings of `(user, item)` pairs, clipped to the rating scale. A user or item without training ratings counts as blank: zero factors and zero bias for a dot-product model (the score then rests on the other side's bias), fastai's placeholder row (`NA`) for other models"
+            unknown:str='raise', # an id without training ratings: 'raise' a ValueError that names it, or 'blank' (below)
+           ): # a float for one pair, else a float64 array
+    "Predicted ratings of `(user, item)` pairs, clipped to the rating scale. `user_row` and `item_row` say which ids the model has. With `unknown='blank'`, a user or item without training ratings counts as blank: zero factors and zero bias for a dot-product model (the score then rests on the other side's bias), fastai's placeholder row (`NA`) for other models"
+    if unknown not in ('raise', 'blank'): raise ValueError(f"unknown={unknown!r}: must be 'raise' or 'blank'")
+    one = np.ndim(users) == 0 and np.ndim(items) == 0
     users, items = np.atleast_1d(np.asarray(users, dtype=object)), np.atleast_1d(np.asarray(items, dtype=object))
     if len(users) != len(items): raise ValueError(f'{len(users)} users for {len(items)} items: give one user and one item per pair')
     u, i = _rows(self, users), _rows(self, items, users=False)
     ku, ki = _trained(self.counts[0], u), _trained(self.counts[1], i)
+    if unknown == 'raise' and not (ku.all() and ki.all()): raise ValueError(_unknown(self, users, items, u, i, ku, ki))
     t = self.tables
-    if t is None: return self.clip(_forward(self, np.where(ku, u, 0), np.where(ki, i, 0)))
-    uf, itf = t.user[np.maximum(u, 0)] * ku[:, None], t.item[np.maximum(i, 0)] * ki[:, None]
-    x = (uf * itf).sum(1) + np.float32(t.mean)
-    if t.user_bias is not None: x = x + t.user_bias[np.maximum(u, 0)] * ku
-    if t.item_bias is not None: x = x + t.item_bias[np.maximum(i, 0)] * ki
-    return self.clip(t.output(x.astype(np.float32)))
-
-def _forward(model:Recommender, u:np.ndarray, i:np.ndarray, bs:int=2**16) -> np.ndarray:
-    "The module's forward pass over pairs of rows, for models that are not a dot product (imports PyTorch)"
-    import torch
-    m = model.module
-    pairs = torch.from_numpy(np.stack([u, i], 1).astype(np.int64))
-    with torch.no_grad(): return torch.cat([m(b).reshape(-1).float() for b in torch.split(pairs, bs)]).numpy() if len(pairs) else np.zeros(0, np.float32)
+    if t is None: x = _forward(self, np.where(ku, u, 0), np.where(ki, i, 0))
+    else:
+        uf, itf = t.user[np.maximum(u, 0)] * ku[:, None], t.item[np.maximum(i, 0)] * ki[:, None]
+        x = (uf * itf).sum(1) + np.float32(t.mean)
+        if t.user_bias is not None: x = x + t.user_bias[np.maximum(u, 0)] * ku
+        if t.item_bias is not None: x = x + t.item_bias[np.maximum(i, 0)] * ki
+        x = t.output(x.astype(np.float32))
+    res = self.clip(x).astype(np.float64)
+    return float(res[0]) if one else res
 
 # %% ../nbs/22_recommend.ipynb #e58ae2a7
-def user_scores(model:Recommender, # the recommender
+def _forward(model, u:np.ndarray, i:np.ndarray, bs:int=2**16) -> np.ndarray:
+    "The module's forward pass over pairs of rows, for models that are not a dot product (imports PyTorch)"
+    import torch
+    pairs = torch.from_numpy(np.stack([u, i], 1).astype(np.int64))
+    with torch.no_grad(): return torch.cat([model.module(b).reshape(-1).float() for b in torch.split(pairs, bs)]).numpy() if len(pairs) else np.zeros(0, np.float32)
+def user_scores(model, # the `Recommender`
                 rows, # user rows with training ratings
-               ) -> np.ndarray: # (len(rows), len(model.items)) predicted ratings
+               ) -> np.ndarray: # (len(rows), number of item rows) predicted ratings
     "Predicted rating of every item row for each of `rows`: one matrix product for a dot-product model, the forward pass otherwise"
-    rows = np.asarray(rows, dtype=np.int64)
-    t = model.tables
-    if t is None:
-        n = len(model.items)
-        return _forward(model, np.repeat(rows, n), np.tile(np.arange(n), len(rows))).reshape(len(rows), n)
-    return t.scores(rows)
+    rows, n = np.asarray(rows, dtype=np.int64), len(model.item_vocab)
+    if model.tables is not None: return model.tables.scores(rows)
+    return _forward(model, np.repeat(rows, n), np.tile(np.arange(n), len(rows))).reshape(len(rows), n)
 
 # %% ../nbs/22_recommend.ipynb #41b551b2
-def _fallback_scores(model:Recommender) -> tuple:
+def _fallback_scores(model) -> tuple:
     "Scores for a user the model does not know, and what they are"
     t = model.tables
     if t is not None and t.item_bias is not None:
         return t.predict(np.zeros(t.user.shape[1], np.float32)), 'the items with the highest bias (liked by most users), not personal picks'
-    rows = np.flatnonzero(model.counts[0] > 0)
-    rows = np.random.default_rng(0).choice(rows, min(len(rows), 1000), replace=False)
+    rows = np.random.default_rng(0).choice(trained := np.flatnonzero(model.counts[0] > 0), min(len(trained), 1000), replace=False)
     return user_scores(model, rows).mean(0), 'the items with the highest mean predicted rating, not personal picks'
-
 def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f'n={n!r}: the number of items must be a positive whole number')
-
-def _top(model:Recommender, scores:np.ndarray, n:int, exclude) -> tuple:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f'n={n!r}: the number of items must be a positive whole number')
+def _top(model, scores:np.ndarray, n:int, exclude) -> tuple:
     "Rows and scores of the `n` best item rows, leaving out `exclude` and untrained rows (the placeholder row among them), best first"
     scores = np.array(scores, dtype=np.float32)
     scores[model.item_counts == 0] = -np.inf
     if len(exclude): scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
     n = min(n, int(np.isfinite(scores).sum()))
-    rows = np.argpartition(-scores, n - 1)[:n] if 0 < n < len(scores) else np.arange(len(scores))[:n]
+    kth = np.partition(scores, -n)[-n] if 0 < n < len(scores) else -np.inf # the n-th best score: rows tied with it are taken lowest first
+    rows = np.concatenate([np.flatnonzero(scores > kth), np.flatnonzero(scores == kth)])[:n]
     rows = rows[np.lexsort((rows, -scores[rows]))] # best first; ties by row, so that the order never depends on the sort
     return rows, scores[rows]
 
@@ -226,44 +216,44 @@ class FoldedUser:
     rated:np.ndarray # the item rows they rated
     fit_rmse:float # RMSE of the model's predictions on those same ratings
     def __repr__(self): return f'FoldedUser({len(self.rated)} ratings, bias {self.bias:.3f}, fit RMSE {self.fit_rmse:.3f})'
-
 @patch
-def recommend(self:Recommender, users, # one user id, a `FoldedUser`, or a list of either
+def recommend(self:Recommender, users=None, # one user id, a `FoldedUser`, or a list of either; None: every user of the model (`users`)
               n:int=10, # items per user
               exclude_rated:bool=True, # leave out the items each user rated
+              block:int=1024, # users scored at once: memory grows with block x items, not with the number of users
              ) -> pd.DataFrame: # user, rank, item, title, score (predicted rating), best first; `attrs['note']` says when a list is a fallback
     "The top-`n` items for each user among those they have not rated, ranked by the model's scores, shown clipped to the rating scale"
     _check_n(n)
-    one = isinstance(users, (str, FoldedUser)) or np.ndim(users) == 0
-    users = [users] if one else list(users)
-    rows = np.array([-1 if isinstance(u, FoldedUser) else (self.user_row(u) if self.user_row(u) is not None else -1) for u in users])
+    one = users is not None and (isinstance(users, (str, FoldedUser)) or np.ndim(users) == 0)
+    users = list(self.users) if users is None else [users] if one else list(users)
+    folded = np.array([isinstance(u, FoldedUser) for u in users], dtype=bool)
+    rows = np.full(len(users), -1, np.int64)
+    rows[~folded] = _rows(self, [u for u in users if not isinstance(u, FoldedUser)])
     known = _trained(self.counts[0], rows)
-    notes, fallback, scores = [], None, {}
-    for lo in range(0, int(known.sum()), 1024): # one matrix product per block of users
-        block = np.flatnonzero(known)[lo:lo + 1024]
-        for j, s in zip(block, user_scores(self, rows[block])): scores[j] = s
-    frames = []
-    for j, user in enumerate(users):
-        if isinstance(user, FoldedUser):
-            if self.tables is None: raise ValueError(f'a folded-in user needs a dot-product model; {self.arch["name"]} is not one')
-            s, rated = self.tables.predict(user.vector, user.bias), user.rated
-        elif known[j]: s, rated = scores.pop(j), self.rated_by(rows[j])
-        else:
-            if fallback is None: fallback = _fallback_scores(self)
-            s, rated = fallback[0], [] if rows[j] < 0 else self.rated_by(rows[j])
-            notes.append(f'user {user!r} {"is not in the model" if rows[j] < 0 else "has no training ratings"}')
-        top, vals = _top(self, s, n, rated if exclude_rated else [])
-        frames.append(pd.DataFrame({'user': [user if not isinstance(user, FoldedUser) else 'new user'] * len(top), 'rank': np.arange(1, len(top) + 1),
-                                    'item': self.items[top], 'title': self.title(top), 'score': self.clip(vals.astype(np.float64)).round(4)}))
-    res = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=['user', 'rank', 'item', 'title', 'score'])
+    notes, fallback, tops, vals = [], None, [], []
+    for lo in range(0, len(users), block): # one matrix product per block of users, ranked before the next block is scored
+        block_known = np.flatnonzero(known[lo:lo + block]) + lo
+        scores = dict(zip(block_known.tolist(), user_scores(self, rows[block_known]))) if len(block_known) else {}
+        for j in range(lo, min(lo + block, len(users))):
+            user = users[j]
+            if folded[j]:
+                if self.tables is None: raise ValueError(f'a folded-in user needs a dot-product model; {self.arch["name"]} is not one')
+                s, rated = self.tables.predict(user.vector, user.bias), user.rated
+            elif known[j]: s, rated = scores.pop(j), self.rated_by(rows[j])
+            else:
+                if fallback is None: fallback = _fallback_scores(self)
+                s, rated = fallback[0], [] if rows[j] < 0 else self.rated_by(rows[j])
+                notes.append(f'user {user!r} {"is not in the model" if rows[j] < 0 else "has no training ratings"}')
+            top, val = _top(self, s, n, rated if exclude_rated else [])
+            tops.append(top); vals.append(val)
+    who, top = np.empty(len(users), dtype=object), np.concatenate(tops or [[]]).astype(np.int64)
+    who[:] = ['new user' if f else u for u, f in zip(users, folded)]
+    res = pd.DataFrame({'user': np.repeat(who, [len(t) for t in tops]), 'rank': np.concatenate([np.arange(1, len(t) + 1) for t in tops] or [[]]).astype(np.int64),
+                        'item': self.item_vocab[top], 'title': self.title(top), 'score': self.clip(np.concatenate(vals or [[]]).astype(np.float64)).round(4)})
     res.attrs['note'] = f'{"; ".join(notes[:5])}{f" and {len(notes) - 5} more" if len(notes) > 5 else ""}: showing {fallback[1]}' if notes else None
     return res
 
-# %% ../nbs/22_recommend.ipynb #034f8a25
-def printable(s) -> str:
-    "`s` as text, with control characters (terminal escapes, bidi overrides, new lines) shown as escapes instead of acted on"
-    return ''.join(c if c.isprintable() else repr(c)[1:-1] for c in str(s))
-
+# %% ../nbs/22_recommend.ipynb #5e1f17a0
 @patch
 def find_item(self:Recommender, item, # an item id or a title
               trained:bool=True, # also refuse an item without training ratings (its factors are meaningless)
@@ -273,11 +263,11 @@ def find_item(self:Recommender, item, # an item id or a title
     if row is not None and trained and self.item_counts[row] == 0: raise ValueError(f'item {item!r} has no training ratings in the model')
     if row is not None: return row
     shared = self._title_index.get(item.strip(), []) if isinstance(item, str) else []
-    if len(shared) > 1: raise ValueError(f'title {item!r} is ambiguous: items {", ".join(repr(self.items[r]) for r in shared)} share it; give the item id')
-    names = [str(t) for t, c in zip(self.titles if self.titles is not None else self.items, self.item_counts) if c > 0]
+    if len(shared) > 1: raise ValueError(f'title {item!r} is ambiguous: items {", ".join(repr(self.item_vocab[r]) for r in shared)} share it; give the item id')
+    names = [str(t) for t, c in zip(self.titles if self.titles is not None else self.item_vocab, self.item_counts) if c > 0]
     close = difflib.get_close_matches(str(item), names, n=5, cutoff=0.5)
     if not close: close = [t for t in names if str(item).casefold() in t.casefold()][:5]
-    hint = f'closest: {"; ".join(map(printable, close))}' if close else 'no title is close to it'
+    hint = f'closest: {"; ".join(map(repr, close))}' if close else 'no title is close to it'
     raise ValueError(f'item {item!r} is not in the model ({hint})')
 
 # %% ../nbs/22_recommend.ipynb #0f2e08d4
@@ -285,7 +275,7 @@ def find_item(self:Recommender, item, # an item id or a title
 def similar_items(self:Recommender, item, # an item id or a title
                   n:int=10, # how many items
                   min_ratings:int=0, # leave out items with fewer ratings than this
-                 ) -> pd.DataFrame: # item, title, similarity (cosine of item vectors), most similar first
+                 ) -> pd.DataFrame: # rank, item, title, similarity (cosine of item vectors), most similar first
     "Items whose factors point the same way as `item`'s"
     _check_n(n)
     row = self.find_item(item, trained=True)
@@ -293,7 +283,7 @@ def similar_items(self:Recommender, item, # an item id or a title
     norms = np.maximum(np.linalg.norm(f, axis=1), 1e-8)
     sims = (f @ f[row]) / (norms * norms[row])
     top, vals = _top(self, sims, n, np.flatnonzero(self.item_counts < min_ratings).tolist() + [row])
-    return pd.DataFrame({'item': self.items[top], 'title': self.title(top), 'similarity': vals.astype(np.float64).round(4)})
+    return pd.DataFrame({'rank': np.arange(1, len(top) + 1), 'item': self.item_vocab[top], 'title': self.title(top), 'similarity': vals.astype(np.float64).round(4)})
 
 # %% ../nbs/22_recommend.ipynb #83b5dfb5
 def _rated_pairs(model:Recommender, ratings) -> tuple:
@@ -313,7 +303,6 @@ def _rated_pairs(model:Recommender, ratings) -> tuple:
         if row in rows: raise ValueError(f'item {item!r} is rated twice')
         rows.append(row); values.append(r)
     return np.array(rows, dtype=np.int64), np.array(values, dtype=np.float64)
-
 @patch
 def fold_in(self:Recommender, ratings, # the new user's ratings: DataFrame with item and rating, dict {item: rating}, or (item, rating) pairs
             lam:float=3.0, # ridge penalty on the user's factors and bias
@@ -323,46 +312,44 @@ def fold_in(self:Recommender, ratings, # the new user's ratings: DataFrame with 
     if t is None: raise ValueError(f'fold-in needs a dot-product model; {self.arch["name"]} has no closed-form user vector')
     if not (isinstance(lam, (int, float)) and np.isfinite(lam) and lam >= 0): raise ValueError(f'lam={lam!r}: must be a number >= 0')
     rows, r = _rated_pairs(self, ratings)
-    target = r.copy()
-    if t.y_range is not None:
-        lo, hi = t.y_range
-        p = ((target - lo) / (hi - lo)).clip(1e-3, 1 - 1e-3)
-        target = np.log(p) - np.log1p(-p) # the logit
-    target -= t.mean
+    p = None if t.y_range is None else ((r - t.y_range[0]) / (t.y_range[1] - t.y_range[0])).clip(1e-3, 1 - 1e-3)
+    target = (r if p is None else np.log(p) - np.log1p(-p)) - t.mean # the logit, for a model with a sigmoid range
     if t.item_bias is not None: target -= t.item_bias[rows].astype(np.float64)
     A = t.item[rows].astype(np.float64)
     if t.user_bias is not None: A = np.concatenate([A, np.ones((len(rows), 1))], 1)
     gram = A.T @ A + lam * np.eye(A.shape[1])
     try: w = np.linalg.solve(gram, A.T @ target)
     except np.linalg.LinAlgError: raise ValueError(f'lam={lam}: cannot solve for the user from {len(rows)} ratings; use lam > 0') from None
-    k = t.user.shape[1]
-    vector, bias = w[:k].astype(np.float32), float(w[k]) if t.user_bias is not None else 0.
+    vector, bias = w[:(k := t.user.shape[1])].astype(np.float32), float(w[k]) if t.user_bias is not None else 0.
     fit = float(np.sqrt(((t.predict(vector, bias, rows).astype(np.float64) - r)**2).mean()))
     return FoldedUser(vector, bias, rows, fit)
 
 # %% ../nbs/22_recommend.ipynb #95fbb5f0
 @patch
-def evaluate(self:Recommender, ratings:pd.DataFrame, # held-out ratings: user, item, rating; with `is_valid`, only those rows are scored
+def evaluate(self:Recommender, ratings:pd.DataFrame|None=None, # user, item, rating, is_valid (True: held out, scored); None: the split `fit` drew
              k:int=10, # length of the top-N lists
              **kwargs, # passed on to `collabnb.metrics.evaluate` (threshold, candidates)
             ) -> dict: # rmse, mae, precision@k, recall@k, ndcg@k, map@k, coverage@k
-    "Rating and ranking metrics on held-out ratings: RMSE and MAE of `predict` (its rule for unknown ids, clipped to the scale), and the ranking metrics of `collabnb.metrics.evaluate`. Rows outside `is_valid` count as what each user had rated (never a candidate)"
+    "Rating and ranking metrics on the held-out rows of `ratings` (`is_valid`): RMSE and MAE of `predict` (`unknown='blank'`, clipped to the scale), and the ranking metrics of `collabnb.metrics.evaluate`. The other rows count as what each user had rated (never a candidate); a frame of held-out rows alone: `ratings.assign(is_valid=True)`"
     from collabnb.metrics import Fold, evaluate, rmse, mae
-    missing = [c for c in ('user', 'item', 'rating') if c not in ratings.columns]
-    if missing: raise ValueError(f'ratings: missing column(s) {missing}; found {list(ratings.columns)}')
-    valid = ratings['is_valid'].to_numpy(bool) if 'is_valid' in ratings.columns else np.ones(len(ratings), bool)
-    def coded(part):
-        return pd.DataFrame(dict(user=_rows(self, part.user), item=_rows(self, part.item, users=False), rating=part.rating.to_numpy(np.float32)))
+    if ratings is None and (self.ratings is None or 'is_valid' not in self.ratings.columns or not self.ratings.is_valid.any()):
+        raise ValueError('ratings: none given, and this recommender holds no validation split (`fit` keeps the one it drew; a loaded model keeps none)')
+    ratings = self.ratings if ratings is None else ratings
+    if not isinstance(ratings, pd.DataFrame): raise TypeError(f'ratings: expected a DataFrame, got {type(ratings).__name__}')
+    missing = [c for c in ('user', 'item', 'rating', 'is_valid') if c not in ratings.columns]
+    if missing: raise ValueError(f'ratings: missing column(s) {missing}; found {list(ratings.columns)}' +
+                                 ('; is_valid marks the held-out rows, which alone are scored' if 'is_valid' in missing else ''))
+    valid = ratings['is_valid'].to_numpy(bool)
+    coded = lambda part: pd.DataFrame(dict(user=_rows(self, part.user), item=_rows(self, part.item, users=False), rating=part.rating.to_numpy(np.float32)))
     train, test = coded(ratings[~valid]), coded(ratings[valid])
     if not ((test.user >= 0) & (test.item >= 0)).any(): raise ValueError('ratings: no held-out rating has a user and an item the model knows; nothing to evaluate')
-    fold = Fold('ratings', train[(train.user >= 0) & (train.item >= 0)].reset_index(drop=True), test, self.users, self.items)
-    na = np.array([i == NA for i in self.items])
-    def score(users):
-        s = user_scores(self, np.asarray(users))
-        s[:, na] = -np.inf # the placeholder is never recommended
-        return s
-    m = evaluate(score, fold, k=k, **kwargs)
-    pred, held = self.predict(ratings.user[valid], ratings.item[valid]), ratings.rating[valid].to_numpy(np.float64)
+    fold = Fold('ratings', train[(train.user >= 0) & (train.item >= 0)].reset_index(drop=True), test, self.user_vocab, self.item_vocab)
+    na = np.array([i == NA for i in self.item_vocab])
+    score = lambda users: np.where(na, -np.inf, user_scores(self, np.asarray(users))) # the placeholder is never recommended
+    with warnings.catch_warnings(): # without training rows, the metrics' own rating fallback averages nothing; `predict` replaces it below
+        warnings.filterwarnings('ignore', 'Mean of empty slice|invalid value encountered', RuntimeWarning)
+        m = evaluate(score, fold, k=k, **kwargs)
+    pred, held = self.predict(ratings.user[valid], ratings.item[valid], unknown='blank'), ratings.rating[valid].to_numpy(np.float64)
     m['rmse'], m['mae'] = rmse(pred, held), mae(pred, held) # one rule for every rating, the same as `predict`'s and training's
     return {k: float(v) for k,v in m.items()}
 
@@ -372,28 +359,42 @@ def save(self:Recommender, path, # directory to create, or to replace in one ste
          **info, # more facts to record in meta.json's `info`
         ):
     "Save as `path/model.safetensors` and `path/meta.json`, nothing pickled (`collabnb.store.save_model`)"
-    return save_model(self, path, **info)
-
+    return save_model(self.parts, path, **info)
 @patch(cls_method=True)
 def load(cls:Recommender, path, # a directory written by `save`
         ) -> Recommender:
     "A recommender saved by `save`, checked before anything in it is trusted (`collabnb.store.load_model`); a dot-product model never imports PyTorch"
     return cls.from_parts(load_model(path))
-
 @patch(cls_method=True)
-def fit(cls:Recommender, ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out)
-        model:str='bias', # a registered model name (`collabnb.registry.MODELS`)
-        out=None, # model directory: a checkpoint after each epoch, then the model (`resume=True` continues a killed run)
-        **kwargs, # n_factors, epochs, lr, wd, bs, y_range, resume, seed, bar, cbs, ... (`collabnb.train.train_model`)
+def fit(cls:Recommender, ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out; all False: no validation)
+        model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
+        n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
+        epochs:int|None=None, # epochs of `fit_one_cycle` (None: 5); for a model with its own trainer, its sweeps (None: its default)
+        lr:float|None=None, # peak learning rate; None: 5e-3 (a model with its own trainer: its own default)
+        wd:float|None=None, # weight decay; None: 0.1 (a model with its own trainer: its own default)
+        bs:int|None=None, # batch size; None: `default_bs` of the number of training ratings
+        y_range:tuple|str|None='scale', # sigmoid range of the output: 'scale' (from the ratings' scale, `scale_range`), (low, high), or None
+        out:str|Path|None=None, # model directory: a checkpoint after each epoch, then the model
+        resume:bool=False, # continue from the checkpoint in `out`
+        seed:int=42, # seeds the weights, the shuffling and the random split
+        source:str='ratings', # where the ratings come from, for messages and meta.json
+        split:dict|None=None, # how the ratings were read and split (`collabnb train` records its `load_data` arguments), for meta.json
+        bar:bool=True, # fastai's progress bar and table; False: a plain text table
+        quiet:bool=False, # print nothing while training (no bar, no table)
+        cbs=None, # more fastai callbacks
        ) -> Recommender:
-    "Train a `model` on `ratings` (`collabnb.train.train_model`: fastai's `Learner` and `fit_one_cycle`, or the model's own trainer), score it on the validation ratings, and save it in `out`"
+    "Train a `model` on `ratings` (`collabnb.train.train_model`, whose parameters these are: fastai's `Learner` and `fit_one_cycle`, or the model's own trainer), score it on the validation ratings, and save it in `out`. The progress bar shows only where it can be redrawn (a terminal, a notebook). The recommender keeps the ratings and their split in `ratings`, for `evaluate()`"
     from collabnb.train import train_model, rank_and_world # the one door into training, and so into PyTorch and fastai
     from collabnb.metrics import rmse
+    from fastprogress.fastprogress import IN_NOTEBOOK # there fastai draws its bar as a widget
+    bar = bar and (sys.stdout.isatty() or IN_NOTEBOOK) # a bar redrawn into a log or a pipe leaves every frame of it there
     primary = rank_and_world()[0] == 0 # under torchrun, the first process alone writes
     with model_writer(out, primary=primary) if out is not None else contextlib.nullcontext() as dest:
-        parts = train_model(ratings, model, out=out, **kwargs)
+        parts = train_model(ratings, model, n_factors=n_factors, epochs=epochs, lr=lr, wd=wd, bs=bs, y_range=y_range, out=out, resume=resume,
+                            seed=seed, source=source, split=split, bar=bar, quiet=quiet, cbs=cbs)
         rec = cls.from_parts(parts)
         valid = parts.ratings[parts.ratings.is_valid]
-        rec.info['valid_rmse'] = rmse(rec.predict(valid.user, valid.item), valid.rating) # what `evaluate` reports for these rows
-        if dest is not None and primary: write_model(rec, dest, out)
+        if len(valid): # what `evaluate()` reports for these rows
+            rec.info['valid_rmse'] = rmse(rec.predict(valid.user, valid.item, unknown='blank'), valid.rating)
+        if dest is not None and primary: write_model(rec.parts, dest, out)
     return rec

@@ -40,7 +40,7 @@ class ModelKind:
         mod, _, name = self.cls.rpartition('.')
         return getattr(importlib.import_module(mod), name)(**kwargs)
     def train(self, *args, **kwargs):
-        "Train with this kind's own `trainer` (imports it): (users, items, ratings, n_users, n_items, n_factors=, n_sweeps=, seed=, scale=, valid=, log=) -> (module, history)"
+        "Train with this kind's own `trainer` (imports it): (users, items, ratings, n_users, n_items, n_factors=, n_sweeps=, seed=, scale=, valid=, log=) -> (module, history); rows count from 0, without fastai's placeholder row, which `train_model` adds"
         mod, _, name = self.trainer.rpartition('.')
         return getattr(importlib.import_module(mod), name)(*args, **kwargs)
 
@@ -82,11 +82,12 @@ register_model('fastai', 'fastai.collab.EmbeddingDotBias', "fastai's own dot pro
                tables=('u_weight', 'i_weight', 'u_bias', 'i_bias'))
 register_model('nn', 'fastai.collab.EmbeddingNN', "fastai's neural network over user and item embeddings (no dot product)",
                _nn_kwargs, tables=None, item_table='embeds.1.weight')
-register_model('torch-mf', 'collabnb.torch_mf.MatrixFactorization', "the plain-PyTorch track's dot product, without output range",
+register_model('torch-mf', 'collabnb.torch_mf.MatrixFactorization', "the plain-PyTorch track's dot product, without output range, trained by its own loop",
                lambda n_users, n_items, n_factors, y_range, mean: dict(n_users=n_users, n_items=n_items, n_factors=n_factors),
-               tables=('user_factors', 'item_factors', None, None))
-register_model('torch', 'collabnb.torch_mf.BiasedMatrixFactorization', "the plain-PyTorch track's dot product with biases and a global mean",
-               lambda n_users, n_items, n_factors, y_range, mean: dict(n_users=n_users, n_items=n_items, n_factors=n_factors, global_mean=float(mean)))
+               tables=('user_factors', 'item_factors', None, None), trainer='collabnb.torch_mf.fit_torch_dot')
+register_model('torch', 'collabnb.torch_mf.BiasedMatrixFactorization', "the plain-PyTorch track's dot product with biases and a global mean, trained by its own loop",
+               lambda n_users, n_items, n_factors, y_range, mean: dict(n_users=n_users, n_items=n_items, n_factors=n_factors, global_mean=float(mean)),
+               trainer='collabnb.torch_mf.fit_torch_mf')
 register_model('bayes', 'collabnb.bayes.BayesianMF', "Bayesian MF with implicit feedback, sampled by Gibbs: the benchmark's most accurate",
                lambda n_users, n_items, n_factors, y_range, mean: dict(n_users=n_users, n_items=n_items, n_factors=n_factors, global_mean=float(mean)),
                trainer='collabnb.bayes.fit_bayes'); # `;`: the notebook need not echo the entry

@@ -13,6 +13,7 @@ from torch import Tensor
 from fastai.data.external import fastai_path
 from fastdownload import download_url
 from .data import check_ratings
+from .metrics import rmse
 from .files import _scratch, file_lock, recover_dir, write_dir, write_file
 
 # %% auto #0
@@ -186,7 +187,7 @@ def fit_sgd_mf(users, items, ratings, # training ratings: user codes, item codes
             rec = dict(epoch=epoch, seconds=secs, ratings_per_second=n/secs, lr=ep_lr)
             if valid is not None:
                 vu, vi, vr = valid
-                rec['valid_rmse'] = float(((model.predict(vu, vi) - torch.as_tensor(np.asarray(vr, dtype=np.float32)))**2).mean().sqrt())
+                rec['valid_rmse'] = rmse(model.predict(vu, vi).cpu(), vr)
             history.append(rec)
             if verbose: print(' '.join(f'{k_}={v:.4g}' if isinstance(v, float) else f'{k_}={v}' for k_, v in rec.items()), flush=True)
     finally: torch.set_num_threads(old_threads)

@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/pytorch.html.md"""
 
 # %% ../nbs/09_pytorch.ipynb #576afcf1
 from __future__ import annotations
-import io, math, os, time
+import functools, io, math, os, time
 from pathlib import Path
 from typing import Callable
 
@@ -24,8 +24,9 @@ from .data import check_ratings, encode_ids, load_ratings
 from .files import write_file
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'RatingsDataset', 'ratings_dl', 'MatrixFactorization', 'BiasedMatrixFactorization', 'RMSELoss',
-           'train_epoch', 'evaluate', 'fit', 'save_figure', 'plot_rmse', 'make_optimizers', 'train_torch_mf']
+__all__ = ['DEFAULTS', 'fit_torch_dot', 'RatingsDataset', 'ratings_dl', 'MatrixFactorization', 'BiasedMatrixFactorization',
+           'RMSELoss', 'train_epoch', 'evaluate', 'fit', 'save_figure', 'plot_rmse', 'make_optimizers',
+           'train_torch_mf', 'fit_torch_mf']
 
 # %% ../nbs/09_pytorch.ipynb #187439fb
 class RatingsDataset(Dataset):
@@ -274,3 +275,41 @@ def train_torch_mf(train_df:pd.DataFrame, # training ratings: user, item, rating
     history = fit(model, ratings_dl(train_ds, bs, shuffle=True), ratings_dl(test_ds, 8192), opts, epochs, wd=wd, show=show)
     say(f'test RMSE: {history.test_rmse.iloc[-1]:.4f}')
     return model, history
+
+# %% ../nbs/09_pytorch.ipynb #1f214bb6
+def fit_torch_mf(users, items, ratings, # training ratings: user rows and item rows (from 0), ratings
+                 n_users:int, n_items:int, # rows of the user and item tables
+                 n_factors:int|None=None, # factors per user and item; None: `DEFAULTS['factors']`
+                 n_sweeps:int|None=None, # epochs; None: `DEFAULTS['epochs']`
+                 seed:int=42, # seed of the initialization and the shuffling
+                 scale:tuple|None=None, # the ratings' (low, high), unused: the model's output has no range
+                 valid:tuple|None=None, # (user rows, item rows, ratings) scored after each epoch
+                 log=None, # called with each history row
+                 lr:float|None=None, # Adam's learning rate; None: `DEFAULTS['lr']`
+                 wd:float|None=None, # L2 weight on the rows each batch uses; None: `DEFAULTS['wd']`
+                 bs:int|None=None, # ratings per batch; None: `DEFAULTS['bs']`
+                 bias:bool=True, # `BiasedMatrixFactorization`; False: `MatrixFactorization`
+                ) -> tuple: # (the trained module, history: a dict per epoch)
+    "`train_torch_mf`'s loop as a registry trainer: what `collabnb train --model torch` and the benchmark's plain-PyTorch row run"
+    s = {k: DEFAULTS[k] if v is None else v for k, v in dict(factors=n_factors, epochs=n_sweeps, lr=lr, wd=wd, bs=bs).items()}
+    frame = lambda u, i, r: pd.DataFrame(dict(user=u, item=i, rating=np.asarray(r, np.float32)))
+    vocab = (np.arange(n_users), np.arange(n_items))
+    set_seed(seed)
+    train_ds = RatingsDataset(frame(users, items, ratings), vocab)
+    if bias: model = BiasedMatrixFactorization(n_users, n_items, s['factors'], global_mean=float(train_ds.y.mean()))
+    else: model = MatrixFactorization(n_users, n_items, s['factors'])
+    opts = make_optimizers(model, s['lr'])
+    train_dl = ratings_dl(train_ds, s['bs'], shuffle=True)
+    valid_dl = ratings_dl(RatingsDataset(frame(*valid), vocab), 8192) if valid is not None and len(valid[0]) else None
+    history = []
+    for epoch in range(1, s['epochs'] + 1):
+        start = time.perf_counter()
+        train_rmse, _ = train_epoch(model, train_dl, opts, wd=s['wd'])
+        h = dict(epoch=epoch, train_rmse=train_rmse, seconds=time.perf_counter() - start)
+        if valid_dl is not None:
+            with torch.random.fork_rng(): h['valid_rmse'] = evaluate(model, valid_dl)
+        history.append(h)
+        if log: log(h)
+    return model.eval(), history
+
+fit_torch_dot = functools.partial(fit_torch_mf, bias=False) # `collabnb train --model torch-mf`: the same loop without biases

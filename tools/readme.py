@@ -3,7 +3,7 @@
 nbdev-readme renders the index notebook through Quarto, which cannot be installed on a machine that reaches only the
 package index. This script gives the same result with nbconvert's markdown exporter: hidden cells and nbdev's `#|`
 directives are dropped, outputs are kept, and links
-to lessons point into nbs/. `--check` compares instead of writing and exits 1 when README.md is stale.
+to lessons and to images/ point into nbs/. `--check` compares instead of writing and exits 1 when README.md is stale.
 """
 import argparse, re, sys
 from pathlib import Path
@@ -44,8 +44,8 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb'):
     # lines printed one at a time (a training table) make one block of output, not one block a line
     exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
     body, _ = exporter.from_notebook_node(nb)
-    # lessons link to each other by notebook name; from the repository root they live in nbs/
-    body = re.sub(r'\]\(([\w-]+\.ipynb)', r'](nbs/\1', body)
+    # lessons link to each other by notebook name, and to pictures in images/; from the repository root both live in nbs/
+    body = re.sub(r'\]\(([\w-]+\.ipynb|images/)', r'](nbs/\1', body)
     return re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
 
 def main():
