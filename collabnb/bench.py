@@ -171,6 +171,7 @@ def run_bench(names=None, # row names from `bench_rows()`; None: those of `BENCH
     for f in folds:
         fold = f if isinstance(f, Fold) else load_fold(f)
         for name in names:
+            if log: log(f'{fold.name}  {name:<24} training...')
             set_seed(42)
             start = time.perf_counter()
             out = rows[name](fold.train, fold.n_users, fold.n_items)
