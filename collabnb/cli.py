@@ -161,7 +161,7 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
 
     q = sub.add_parser('serve', help='an HTTP service and a page over a model', description='Serve a model: JSON endpoints, /openapi.json, and a page at / to rate movies.')
     q.add_argument('model_dir', help='a directory written by collabnb train')
-    q.add_argument('--host', default='127.0.0.1', help='address to listen on (default: 127.0.0.1, this machine only)')
+    q.add_argument('--host', default='127.0.0.1', help='address to listen on (default: 127.0.0.1, your own computer alone)')
     q.add_argument('--port', type=positive_int, default=8000, help='TCP port, 1 to 65535 (default: 8000)')
     q.add_argument('--workers', type=positive_int, default=1, help='processes, each with its own copy of the model (default: 1)')
     q.set_defaults(run=cmd_serve, refuse=q.error)

@@ -380,7 +380,7 @@ def app_from_env() -> FastAPI:
     return create_app(os.environ['COLLABNB_SERVE_MODEL'])
 
 def serve(model:str|Path, # a directory written by `collabnb train` or `Recommender.save`
-          host:str='127.0.0.1', # address to listen on: this machine only, unless told otherwise
+          host:str='127.0.0.1', # address to listen on: your own computer alone, unless told otherwise
           port:int=8000, # TCP port
           workers:int=1, # processes, each loading its own copy of the model
          ):

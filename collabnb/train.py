@@ -176,8 +176,8 @@ class _StopOnNaN(TerminateOnNaNCallback):
     "fastai's `TerminateOnNaNCallback`, remembering (epoch, loss) of the batch that stopped the fit"
     bad = None
     def after_batch(self):
-        if not torch.isfinite(self.loss): self.bad = (self.epoch, float(self.loss.detach()))
-        super().after_batch()
+        try: super().after_batch() # its one test of the loss per batch: a second would add a device sync to every step
+        except CancelFitException: self.bad = (self.epoch, float(self.loss.detach())); raise
 
 def _check_number(name:str, v, whole:bool=False, zero:bool=False):
     "A one-line ValueError unless `v` is a finite number > 0 (>= 0 with `zero`), whole with `whole`"
