@@ -10,8 +10,8 @@ import argparse, math
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UsageError', 'Parser', 'positive_int', 'positive_float', 'non_negative_float', 'one_of', 'value_range', 'figure_path',
-           'device']
+__all__ = ['UsageError', 'Parser', 'positive_int', 'positive_float', 'non_negative_float', 'one_of', 'value_range', 'fold_list',
+           'size_list', 'figure_path', 'device']
 
 # %% ../nbs/10_args.ipynb #20f78ba3
 class UsageError(Exception):
@@ -56,6 +56,21 @@ def value_range(s:str) -> tuple:
     except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not LO,HI (two numbers, e.g. 0,5.5)') from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi): raise argparse.ArgumentTypeError(f'{s!r}: need two finite numbers, low before high')
     return lo, hi
+
+# %% ../nbs/10_args.ipynb #b1d0f002
+def fold_list(text:str) -> list:
+    "An argparse type: canonical folds of MovieLens-100K, `1` or `u1`, comma separated"
+    folds = [f.strip().removeprefix('u') for f in text.split(',') if f.strip()]
+    if not folds or any(f not in {'1', '2', '3', '4', '5'} for f in folds):
+        raise argparse.ArgumentTypeError(f'{text!r}: expected fold numbers 1..5, comma separated, e.g. 1 or 1,2,3,4,5')
+    return [f'u{f}' for f in dict.fromkeys(folds)]
+
+def size_list(text:str) -> list:
+    "An argparse type: numbers of ratings, comma separated, `1e6` allowed"
+    try: sizes = [int(float(s)) for s in text.split(',')]
+    except ValueError: sizes = []
+    if not sizes or any(s <= 0 for s in sizes): raise argparse.ArgumentTypeError(f'{text!r}: expected positive sizes, comma separated, e.g. 1e6,1e7')
+    return sizes
 
 # %% ../nbs/10_args.ipynb #78a57fa7
 def figure_path(s:str) -> Path:

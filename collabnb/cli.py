@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse, contextlib, json, os, sys, warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, figure_path, device
-from .sources import SPLITS, load_data, _first_line
+from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, figure_path, device, fold_list, size_list
+from .sources import COLUMN_NAMES, SPLITS, load_data, _first_line
 
 # %% auto #0
 __all__ = ['RECS_HEADER', 'make_parser', 'recorded_split', 'torch_threads', 'cmd_train', 'printable', 'json_text', 'read_users',
@@ -21,13 +20,6 @@ __all__ = ['RECS_HEADER', 'make_parser', 'recorded_split', 'torch_threads', 'cmd
            'cmd_bench', 'cmd_serve', 'main']
 
 # %% ../nbs/24_cli.ipynb #714e6ec8
-def _fold_list(text:str) -> list:
-    "An argparse type: canonical folds of MovieLens-100K, `1` or `u1`, comma separated"
-    folds = [f.strip().removeprefix('u') for f in text.split(',') if f.strip()]
-    if not folds or any(f not in {'1', '2', '3', '4', '5'} for f in folds):
-        raise argparse.ArgumentTypeError(f'{text!r}: expected fold numbers 1..5, comma separated, e.g. 1 or 1,2,3,4,5')
-    return [f'u{f}' for f in dict.fromkeys(folds)]
-
 def _name_list(text:str) -> list:
     "An argparse type: benchmark rows, comma separated"
     from collabnb.bench import bench_rows # `main` has imported the benchmark already when the command is `bench`
@@ -36,13 +28,6 @@ def _name_list(text:str) -> list:
     unknown = [n for n in names if n not in rows]
     if not names or unknown: raise argparse.ArgumentTypeError(f'unknown row(s) {unknown or text!r}; choose from {", ".join(rows)}')
     return names
-
-def _size_list(text:str) -> list:
-    "An argparse type: numbers of ratings, comma separated, `1e6` allowed"
-    try: sizes = [int(float(s)) for s in text.split(',')]
-    except ValueError: sizes = []
-    if not sizes or any(s <= 0 for s in sizes): raise argparse.ArgumentTypeError(f'{text!r}: expected positive sizes, comma separated, e.g. 1e6,1e7')
-    return sizes
 
 # %% ../nbs/24_cli.ipynb #6add9748
 def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `bench --help`; None: not named
@@ -107,6 +92,7 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
     who.add_argument('--user', help='user id as in the training data')
     who.add_argument('--users', metavar='FILE', help='a file of user ids, one per line')
     who.add_argument('--all', action='store_true', help='every user of the model')
+    q.add_argument('--encoding', help='text encoding of the --users file, e.g. latin-1 (default: UTF-8; a byte that does not decode is an error)')
     q.add_argument('--out', metavar='FILE.csv', help='write user, rank, item, title, score as CSV (replaces only a file collabnb wrote)')
     q.add_argument('--include-rated', action='store_true', help='also list items the user has rated')
     out_args(q)
@@ -123,7 +109,8 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
                        description='Solve a new user\'s factors from their ratings (item factors fixed), then recommend.')
     q.add_argument('model_dir', help='a directory written by collabnb train')
     q.add_argument('--ratings', required=True, help='CSV with an item column (id or title; or title) and a rating column')
-    q.add_argument('--lam', type=non_negative_float, default=3.0, help='ridge penalty on the new user\'s factors (default: 3)')
+    q.add_argument('--encoding', help='text encoding of the --ratings file, e.g. latin-1 (default: UTF-8; a byte that does not decode is an error)')
+    q.add_argument('--lam', type=non_negative_float, default=3.0, help='ridge penalty pulling the new user\'s factors toward the average user\'s (default: 3)')
     out_args(q)
     q.set_defaults(run=cmd_fold_in)
 
@@ -147,7 +134,7 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
     q = sub.add_parser('bench', help='benchmark collabnb against fastai and Surprise',
                        description='Benchmark collabnb, fastai and Surprise on MovieLens-100K, in one run.')
     rows = ', '.join(bench_rows) if bench_rows else "the benchmark's rows"
-    q.add_argument('--folds', type=_fold_list, default=['u1'], help='canonical folds to run, e.g. 1 or 1,2,3,4,5 (default: 1)')
+    q.add_argument('--folds', type=fold_list, default=['u1'], help='canonical folds to run, e.g. 1 or 1,2,3,4,5 (default: 1)')
     q.add_argument('--only', type=_name_list, default=None, help=f'comma list of rows to run (default: {rows}; also collabnb-NAME for a registered model)')
     q.add_argument('--json', action='store_true', help='print the results as a JSON list on stdout (progress and the table go to stderr)')
     q.add_argument('--results', type=Path, default=None, metavar='FILE', help='write the results to this JSON file, one object per row and fold')
@@ -155,7 +142,7 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
     q.add_argument('--threads', type=positive_int, default=1,
                    help='PyTorch CPU threads for every row (default: 1, which keeps timings stable on a shared machine)')
     q.add_argument('--scale', action='store_true', help='run the large-data benchmark on synthetic ratings instead')
-    q.add_argument('--sizes', type=_size_list, default=None, help='with --scale: numbers of ratings, e.g. 1e6,1e7,2.5e7 (default: 1e6,1e7)')
+    q.add_argument('--sizes', type=size_list, default=None, help='with --scale: numbers of ratings, e.g. 1e6,1e7,2.5e7 (default: 1e6,1e7)')
     q.add_argument('--device', default=None, help="with --scale: where to train, e.g. cuda (default: cpu)")
     q.set_defaults(run=cmd_bench, refuse=q.error) # `refuse`: the options that go together are checked by `cmd_bench`, refused like the others
 
@@ -171,8 +158,8 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
 
 # %% ../nbs/24_cli.ipynb #e5950f2b
 def _show_bar() -> bool:
-    "Progress bars on a terminal, but not under a Jupyter `!` command, whose pseudo-terminal would keep every redraw in the notebook"
-    return sys.stdout.isatty() and 'JPY_PARENT_PID' not in os.environ
+    "Progress bars on a terminal, but not under a `!` command of Jupyter or nbdev-test, whose pseudo-terminal would keep every redraw in the notebook"
+    return sys.stdout.isatty() and not {'JPY_PARENT_PID', 'IN_TEST'} & set(os.environ)
 
 def recorded_split(args, absolute:bool=False) -> dict:
     "`load_data`'s arguments for `args`; `absolute` paths as `train` records them in the model, so that `evaluate` can re-create the split"
@@ -196,21 +183,22 @@ def torch_threads(n:int, # PyTorch's CPU threads while the block runs
 def cmd_train(args) -> int:
     "`collabnb train`; data-parallel when launched by `torchrun` on several processes"
     import torch.distributed as dist
-    from collabnb.distributed import init_distributed, rank0_first
+    launched = int(os.environ.get('WORLD_SIZE', '1')) > 1 # by torchrun: only then is the data-parallel module, with fastai's data stack, imported
+    if launched: from collabnb.distributed import init_distributed, rank0_first
     from collabnb.recommend import Recommender
     from collabnb.store import model_writer
     from collabnb.train import check_output_range, check_fits, has_range
     # taken before the data is read, so that a refusal does not wait on loading; held to the end, so that a second writer is refused
     with model_writer(args.out, primary=int(os.environ.get('RANK', '0')) == 0), torch_threads(args.threads):
-        rank, world_size = init_distributed()
+        rank, world_size = init_distributed() if launched else (0, 1)
         try:
-            df, source = rank0_first(lambda: load_data(**recorded_split(args)))
-            n_valid = int(df.is_valid.sum())
+            df, source = rank0_first(lambda: load_data(**recorded_split(args))) if launched else load_data(**recorded_split(args))
+            train = df[~df.is_valid]
             check_output_range(df, args.y_range if has_range(args.model) else None, source) # refused before anything is printed
-            check_fits(args.model, df.user.nunique() + 1, df.item.nunique() + 1, args.factors)
+            check_fits(args.model, train.user.nunique() + 1, train.item.nunique() + 1, args.factors)
             if rank == 0:
-                print(f'{source}: {len(df) - n_valid:,} training and {n_valid:,} validation ratings, {df.user.nunique():,} users, '
-                      f'{df.item.nunique():,} items' + (f', {world_size} processes' if world_size > 1 else ''), flush=True)
+                print(f'{source}: {len(train):,} training ratings of {train.user.nunique():,} users and {train.item.nunique():,} items, '
+                      f'{len(df) - len(train):,} validation ratings' + (f', {world_size} processes' if world_size > 1 else ''), flush=True)
             model = Recommender.fit(df, args.model, out=args.out, n_factors=args.factors, epochs=args.epochs, lr=args.lr, wd=args.wd, bs=args.bs,
                                     y_range=args.y_range or 'scale', resume=args.resume, seed=args.seed, source=source,
                                     split=recorded_split(args, absolute=True), bar=_show_bar())
@@ -239,11 +227,11 @@ def _show(res:pd.DataFrame, as_json:bool):
 
 RECS_HEADER = 'user,rank,item,title,score' # the first line of a `recommend --out` file: such a file may be replaced
 
-def read_users(path:str|Path) -> list:
+def read_users(path:str|Path, encoding:str|None=None) -> list:
     "User ids from a file, one per line (a first line `user` is a header)"
     from collabnb.data import text_encoding
-    _first_line(Path(path))
-    users = [l.strip() for l in Path(path).read_text(encoding=text_encoding(path)).splitlines() if l.strip()]
+    _first_line(Path(path), encoding)
+    users = [l.strip() for l in Path(path).read_text(encoding=text_encoding(path, encoding)).splitlines() if l.strip()]
     if users and users[0].casefold() in ('user', 'userid', 'user_id'): users = users[1:]
     if not users: raise ValueError(f'{path}: no user ids in it')
     return users
@@ -255,7 +243,7 @@ def cmd_recommend(args) -> int:
     rec = Recommender.load(args.model_dir)
     if args.out is not None and Path(args.out).exists() and (not Path(args.out).is_file() or _first_line(Path(args.out)).strip() != RECS_HEADER):
         raise ValueError(f'{args.out}: exists and is not a file of recommendations that collabnb wrote; choose another --out')
-    users = None if args.all else [args.user] if args.user is not None else read_users(args.users)
+    users = None if args.all else [args.user] if args.user is not None else read_users(args.users, args.encoding)
     if users is not None: users = [u if r is None else rec.user_vocab[r] for u, r in zip(users, map(rec.user_row, users))] # ids as the model has them: 42, not '42'
     with torch_threads(args.threads, rec.tables is None): res = rec.recommend(users, args.n, exclude_rated=not args.include_rated)
     if args.out is None: return _show(res, args.json) or 0
@@ -271,21 +259,22 @@ def cmd_similar(args) -> int:
     with torch_threads(args.threads, rec.tables is None): _show(rec.similar_items(args.item, args.n, args.min_ratings), args.json)
     return 0
 
-def read_new_ratings(path:str|Path) -> pd.DataFrame:
-    "A new user's ratings for `fold-in`: a CSV with an item (or title) column and a rating column"
+def read_new_ratings(path:str|Path, encoding:str|None=None) -> pd.DataFrame:
+    "A new user's ratings for `fold-in`: a CSV with an item column (item, movieId, title, ...) and a rating column, named as `train` recognises them"
     from collabnb.data import check_ratings, text_encoding
     path = Path(path)
-    _first_line(path)
-    try: df = pd.read_csv(path, dtype={'item': str, 'title': str}, encoding=text_encoding(path), skipinitialspace=True)
+    _first_line(path, encoding)
+    try: df = pd.read_csv(path, dtype={'item': str, 'title': str}, encoding=text_encoding(path, encoding), skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e: raise ValueError(f'{path}: cannot parse ({str(e).splitlines()[0]})') from None
-    if 'item' not in df.columns and 'title' in df.columns: df = df.rename(columns={'title': 'item'})
+    pick = lambda kind: next((c for n in COLUMN_NAMES[kind] for c in df.columns if c.lower() == n), None) # the header names `train` recognises
+    df = df.rename(columns={pick('item'): 'item', pick('rating'): 'rating'})
     return check_ratings(df.assign(user=0), str(path))
 
 def cmd_fold_in(args) -> int:
     "`collabnb fold-in`"
     from collabnb.recommend import Recommender
     rec = Recommender.load(args.model_dir)
-    ratings = read_new_ratings(args.ratings)
+    ratings = read_new_ratings(args.ratings, args.encoding)
     new = rec.fold_in(ratings[['item', 'rating']], lam=args.lam)
     print(f'collabnb: folded in from {len(new.rated)} ratings (RMSE on them {new.fit_rmse:.3f})', file=sys.stderr)
     _show(rec.recommend(new, args.n), args.json)

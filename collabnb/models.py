@@ -11,7 +11,8 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 from fastai.torch_core import Module, to_device
 from fastai.layers import Embedding, sigmoid_range
-from fastai.learner import Learner
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from fastai.learner import Learner # a type hint only: importing fastai's training stack costs half a second, and `collabnb train` does not need it
 
 # %% auto #0
 __all__ = ['DotProduct', 'valid_rmse', 'DotProductBias', 'stored_table', 'create_params', 'DotProductBiasParams']

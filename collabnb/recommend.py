@@ -6,10 +6,11 @@ Docs: https://collabnb.github.io/collabnb/recommend.html.md"""
 
 # %% ../nbs/22_recommend.ipynb #4050b78f
 from __future__ import annotations
-import contextlib, difflib, sys, warnings
+import contextlib, difflib, warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
@@ -306,23 +307,24 @@ def _rated_pairs(model:Recommender, ratings) -> tuple:
 @patch
 def fold_in(self:Recommender, ratings, # the new user's ratings: DataFrame with item and rating, dict {item: rating}, or (item, rating) pairs
             lam:float=3.0, # ridge penalty on the user's factors and bias
+            prior:str='average', # what the penalty pulls toward: 'average', the trained users' mean factors and bias (from a few ratings, lesson 06 found it far better), or 'zero'
            ) -> FoldedUser: # pass it to `recommend`
-    "Solve a new user's factors and bias from their ratings, with the item tables fixed (ridge regression)"
+    "Solve a new user's factors and bias from their ratings, with the item tables fixed (ridge regression toward the average user, or zero)"
     t = self.tables
     if t is None: raise ValueError(f'fold-in needs a dot-product model; {self.arch["name"]} has no closed-form user vector')
     if not (isinstance(lam, (int, float)) and np.isfinite(lam) and lam >= 0): raise ValueError(f'lam={lam!r}: must be a number >= 0')
+    if prior not in ('average', 'zero'): raise ValueError(f"prior={prior!r}: expected 'average' or 'zero'")
     rows, r = _rated_pairs(self, ratings)
     p = None if t.y_range is None else ((r - t.y_range[0]) / (t.y_range[1] - t.y_range[0])).clip(1e-3, 1 - 1e-3)
     target = (r if p is None else np.log(p) - np.log1p(-p)) - t.mean # the logit, for a model with a sigmoid range
     if t.item_bias is not None: target -= t.item_bias[rows].astype(np.float64)
     A = t.item[rows].astype(np.float64)
     if t.user_bias is not None: A = np.concatenate([A, np.ones((len(rows), 1))], 1)
-    gram = A.T @ A + lam * np.eye(A.shape[1])
-    try: w = np.linalg.solve(gram, A.T @ target)
+    w0 = np.zeros(A.shape[1]) if prior == 'zero' else np.append(t.user[real := self.counts[0] > 0].mean(0), [t.user_bias[real].mean()] if t.user_bias is not None else [])
+    try: w = np.linalg.solve(A.T @ A + lam * np.eye(A.shape[1]), A.T @ target + lam * w0)
     except np.linalg.LinAlgError: raise ValueError(f'lam={lam}: cannot solve for the user from {len(rows)} ratings; use lam > 0') from None
     vector, bias = w[:(k := t.user.shape[1])].astype(np.float32), float(w[k]) if t.user_bias is not None else 0.
-    fit = float(np.sqrt(((t.predict(vector, bias, rows).astype(np.float64) - r)**2).mean()))
-    return FoldedUser(vector, bias, rows, fit)
+    return FoldedUser(vector, bias, rows, float(np.sqrt(((t.predict(vector, bias, rows).astype(np.float64) - r)**2).mean())))
 
 # %% ../nbs/22_recommend.ipynb #95fbb5f0
 @patch
@@ -369,7 +371,7 @@ def load(cls:Recommender, path, # a directory written by `save`
 def fit(cls:Recommender, ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out; all False: no validation)
         model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
         n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
-        epochs:int|None=None, # epochs of `fit_one_cycle` (None: 5); for a model with its own trainer, its sweeps (None: its default)
+        epochs:int|None=None, # epochs of the one-cycle schedule (None: 5); for a model with its own trainer, its sweeps (None: its default)
         lr:float|None=None, # peak learning rate; None: 5e-3 (a model with its own trainer: its own default)
         wd:float|None=None, # weight decay; None: 0.1 (a model with its own trainer: its own default)
         bs:int|None=None, # batch size; None: `default_bs` of the number of training ratings
@@ -379,19 +381,17 @@ def fit(cls:Recommender, ratings:pd.DataFrame, # user, item, rating, optional ti
         seed:int=42, # seeds the weights, the shuffling and the random split
         source:str='ratings', # where the ratings come from, for messages and meta.json
         split:dict|None=None, # how the ratings were read and split (`collabnb train` records its `load_data` arguments), for meta.json
-        bar:bool=True, # fastai's progress bar and table; False: a plain text table
+        bar:bool=True, # a progress bar within each epoch, in a terminal; elsewhere, and with False, the table alone
         quiet:bool=False, # print nothing while training (no bar, no table)
-        cbs=None, # more fastai callbacks
+        on_epoch:Callable|None=None, # called with each epoch's row of the table, after its checkpoint; what it raises stops training
        ) -> Recommender:
-    "Train a `model` on `ratings` (`collabnb.train.train_model`, whose parameters these are: fastai's `Learner` and `fit_one_cycle`, or the model's own trainer), score it on the validation ratings, and save it in `out`. The progress bar shows only where it can be redrawn (a terminal, a notebook). The recommender keeps the ratings and their split in `ratings`, for `evaluate()`"
-    from collabnb.train import train_model, rank_and_world # the one door into training, and so into PyTorch and fastai
+    "Train a `model` on `ratings` (`collabnb.train.train_model`, whose parameters these are: fastai's one-cycle recipe in a lean PyTorch loop, or the model's own trainer), score it on the validation ratings, and save it in `out`. The recommender keeps the ratings and their split in `ratings`, for `evaluate()`"
+    from collabnb.train import train_model, _rank_and_world as rank_and_world # the one door into training, and so into PyTorch
     from collabnb.metrics import rmse
-    from fastprogress.fastprogress import IN_NOTEBOOK # there fastai draws its bar as a widget
-    bar = bar and (sys.stdout.isatty() or IN_NOTEBOOK) # a bar redrawn into a log or a pipe leaves every frame of it there
     primary = rank_and_world()[0] == 0 # under torchrun, the first process alone writes
     with model_writer(out, primary=primary) if out is not None else contextlib.nullcontext() as dest:
         parts = train_model(ratings, model, n_factors=n_factors, epochs=epochs, lr=lr, wd=wd, bs=bs, y_range=y_range, out=out, resume=resume,
-                            seed=seed, source=source, split=split, bar=bar, quiet=quiet, cbs=cbs)
+                            seed=seed, source=source, split=split, bar=bar, quiet=quiet, on_epoch=on_epoch)
         rec = cls.from_parts(parts)
         valid = parts.ratings[parts.ratings.is_valid]
         if len(valid): # what `evaluate()` reports for these rows

@@ -6,8 +6,9 @@ Docs: https://collabnb.github.io/collabnb/train.html.md"""
 
 # %% ../nbs/20_train.ipynb #ac9d2893
 from __future__ import annotations
-import contextlib, importlib, json, math, os, random, time
+import contextlib, importlib, json, math, os, sys, time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -16,130 +17,83 @@ import torch.nn.functional as F
 from torch import nn
 from safetensors import safe_open
 from safetensors.torch import save as tensors_to_bytes
-from fastai.learner import Learner
-from fastai.callback.core import Callback, CancelEpochException, CancelFitException
-from fastai.callback.progress import ProgressCallback
-from fastai.callback.tracker import TerminateOnNaNCallback
-from fastai.callback.schedule import fit_one_cycle
-from fastai.losses import MSELossFlat
-from fastai.metrics import AccumMetric
-from fastai.torch_core import set_seed
 
-from .data import check_ratings, random_split
+from .data import check_ratings, encode_ids, random_split
 from .files import write_file
 from .sources import rating_scale, scale_range
-from .distributed import rank_and_world, DistributedFastCallback
-from .fast import fast_dls
-from .vocab import _plain, id_rows, data_fingerprint
+from .vocab import NA, _plain, id_rows, data_fingerprint
 from .registry import model_kind, new_module
 from .store import CHECKPOINT_FILE, ModelParts, check_space, model_writer
 
 # %% auto #0
-__all__ = ['read_checkpoint', 'Checkpoint', 'check_fits', 'default_bs', 'has_range', 'check_output_range', 'train_model']
+__all__ = ['one_cycle', 'read_checkpoint', 'check_fits', 'default_bs', 'has_range', 'check_output_range', 'train_model']
 
 # %% ../nbs/20_train.ipynb #9bb16dfa
-def _rng_state(dls) -> dict:
-    s = np.random.get_state()
-    return dict(python=_plain(random.getstate()), numpy=[s[0], s[1].tolist(), *map(_plain, s[2:])], loader=_plain(dls.train.rng.getstate()),
-                loader_epoch=getattr(dls.train, 'epoch', None))
+def one_cycle(pos:float, # how far training has gone, 0 (first batch) to 1
+              lr:float, # peak learning rate
+             ) -> tuple: # (learning rate, momentum) for the batch at `pos`
+    "fastai's `fit_one_cycle` schedule: the learning rate climbs from lr/25 to `lr` over the first quarter and falls to lr/1e5, by cosines; momentum mirrors it, 0.95 -> 0.85 -> 0.95"
+    cos = lambda a, b, p: a + (1 + math.cos(math.pi * (1 - p))) * (b - a) / 2
+    if pos < 0.25: return cos(lr / 25, lr, pos / 0.25), cos(0.95, 0.85, pos / 0.25)
+    p = (pos - 0.25) / 0.75
+    return cos(lr, lr / 1e5, p), cos(0.85, 0.95, p)
 
-def _tuples(o): return tuple(_tuples(x) for x in o) if isinstance(o, list) else o
+class _Adam:
+    "fastai's Adam as plain tensor operations: decoupled weight decay, squared-gradient average 0.99, eps 1e-5"
+    # `torch.optim` imports PyTorch's compiler on first use, about a second: more than training MovieLens-100K takes
+    def __init__(self, params:dict, wd:float, sqr_mom:float=0.99, eps:float=1e-5):
+        self.params, self.wd, self.sqr_mom, self.eps, self.n_step = params, wd, sqr_mom, eps, 0
+        self.avg = {k: torch.zeros_like(p) for k, p in params.items()}
+        self.sqr = {k: torch.zeros_like(p) for k, p in params.items()}
 
-def _set_rng_state(s:dict, dls, torch_state:torch.Tensor):
-    random.setstate(_tuples(s['python']))
-    np.random.set_state((s['numpy'][0], np.array(s['numpy'][1], dtype=np.uint32), *s['numpy'][2:]))
-    dls.train.rng.setstate(_tuples(s['loader']))
-    if s.get('loader_epoch') is not None: dls.train.epoch = s['loader_epoch']
-    torch.set_rng_state(torch_state)
+    @torch.no_grad()
+    def step(self, lr:float, mom:float):
+        self.n_step += 1
+        debias1, debias2 = 1 - mom ** self.n_step, 1 - self.sqr_mom ** self.n_step
+        for k, p in self.params.items():
+            if p.grad is None: continue
+            g, avg, sqr = p.grad, self.avg[k], self.sqr[k]
+            p.mul_(1 - lr * self.wd)
+            avg.mul_(mom).add_(g, alpha=1 - mom)
+            sqr.mul_(self.sqr_mom).addcmul_(g, g, value=1 - self.sqr_mom)
+            p.addcdiv_(avg, (sqr / debias2).sqrt_().add_(self.eps), value=-lr / debias1)
+            p.grad = None
 
-def _opt_state(opt) -> tuple:
-    "An optimizer's state, split into tensors (for safetensors) and plain values (for JSON)"
-    sd = opt.state_dict()
-    tensors, plain = {}, []
-    for i, st in enumerate(sd['state']):
-        plain.append({k: _plain(v) for k,v in st.items() if not isinstance(v, torch.Tensor)})
-        tensors.update({f'opt.{i}.{k}': v.detach().cpu().contiguous().clone() for k,v in st.items() if isinstance(v, torch.Tensor)})
-    return tensors, dict(state=plain, hypers=_plain(list(sd['hypers'])))
-
-def _load_opt_state(opt, tensors:dict, plain:dict, device):
-    state = [dict(s) for s in plain['state']]
-    for k, v in tensors.items():
-        if k.startswith('opt.'):
-            _, i, name = k.split('.', 2)
-            state[int(i)][name] = v.to(device)
-    opt.load_state_dict(dict(state=state, hypers=plain['hypers']))
-
+# %% ../nbs/20_train.ipynb #7664e068
 def read_checkpoint(out:str|Path, # a training output directory
                    ) -> tuple|None: # (tensors, state), or None when there is no checkpoint
-    "The checkpoint that `Checkpoint` wrote in `out`"
+    "The checkpoint that `train_model` wrote in `out` after its last completed epoch"
     fn = Path(out)/CHECKPOINT_FILE
     if not fn.is_file(): return None
     try:
         with safe_open(str(fn), 'pt') as f: return {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()['collabnb_checkpoint'])
     except Exception as e: raise ValueError(f'{fn}: unreadable checkpoint ({str(e).splitlines()[0]}); train again without --resume') from None
 
-# %% ../nbs/20_train.ipynb #7664e068
-def _device(module) -> 'torch.device': return next(module.parameters()).device
+def _checkpoint(module:nn.Module, opt:_Adam, shuffle:torch.Generator, state:dict) -> bytes:
+    "Everything the next epoch depends on, in one safetensors file: tensors as tensors, `state` as JSON in its header"
+    cpu = lambda t: t.detach().cpu().contiguous().clone()
+    tensors = {f'model.{k}': cpu(v) for k, v in module.state_dict().items()}
+    tensors |= {f'opt.{part}.{k}': cpu(v) for part, d in (('avg', opt.avg), ('sqr', opt.sqr)) for k, v in d.items()}
+    tensors |= {'rng.torch': torch.get_rng_state(), 'rng.shuffle': shuffle.get_state()}
+    if torch.cuda.is_available(): tensors['rng.cuda'] = torch.cuda.get_rng_state()
+    return tensors_to_bytes(tensors, metadata=dict(collabnb_checkpoint=json.dumps(dict(state, opt_steps=opt.n_step))))
 
-def _unwrap(model:nn.Module) -> nn.Module:
-    "The model inside a DistributedDataParallel wrapper, or `model`"
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-class Checkpoint(Callback):
-    "Save what a resumed run needs into `out/checkpoint.safetensors` after every epoch; restore it and skip done epochs when resuming"
-    order = 65
-    def __init__(self, out:str|Path, # training output directory
-                 run:dict, # what identifies the run: hyperparameters and data fingerprint
-                 resume:tuple|None=None, # (tensors, state) from `read_checkpoint`
-                 write:bool=True, # write checkpoints (with several processes, only rank 0 does)
-                ):
-        self.out, self.run, self.write, self.error = Path(out), run, write, None
-        self.tensors, self.state = resume if resume else ({}, dict(epoch=0, history=[]))
-        self.start, self.history = self.state['epoch'], list(self.state['history'])
-
-    @staticmethod
-    def restore(learn:Learner, tensors:dict, state:dict):
-        "Put a checkpoint's weights, optimizer state and random generators back into `learn`"
-        _unwrap(learn.model).load_state_dict({k.removeprefix('model.'): v for k,v in tensors.items() if k.startswith('model.')})
-        _load_opt_state(learn.opt, tensors, state['opt'], _device(learn.model))
-        _set_rng_state(state['rng'], learn.dls, tensors['rng.torch'])
-
-    def before_fit(self):
-        if not self.start: return
-        self.restore(self.learn, self.tensors, self.state)
-        sl = self.learn.recorder.smooth_loss
-        sl.count, sl.val = self.state['smooth_loss']['count'], torch.tensor(self.state['smooth_loss']['val'])
-
-    def before_epoch(self):
-        if self.epoch < self.start:
-            self._logger, self.learn.logger = self.learn.logger, (lambda *a: None)
-            raise CancelEpochException
-
-    def after_epoch(self):
-        if self.epoch < self.start:
-            self.learn.logger = self._logger
-            return
-        self.history.append(_plain(list(self.recorder.log)))
-        if not self.write: return
-        opt_tensors, opt_plain = _opt_state(self.learn.opt)
-        sl = self.recorder.smooth_loss
-        state = dict(self.run, epoch=self.epoch + 1, history=self.history, opt=opt_plain, rng=_rng_state(self.dls),
-                     smooth_loss=dict(count=sl.count, val=float(sl.val)))
-        tensors = {f'model.{k}': v.detach().cpu().contiguous().clone() for k,v in _unwrap(self.learn.model).state_dict().items()}
-        tensors |= opt_tensors | {'rng.torch': torch.get_rng_state()}
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            write_file(self.out/CHECKPOINT_FILE, tensors_to_bytes(tensors, metadata=dict(collabnb_checkpoint=json.dumps(state))))
-        except OSError as e: # a full disk: stop here, and let `train_model` say so in one line
-            self.error = e
-            raise CancelFitException
+def _restore(tensors:dict, state:dict, module:nn.Module, opt:_Adam, shuffle:torch.Generator):
+    "Put a checkpoint's weights, Adam's averages and step count, and the random generators back"
+    module.load_state_dict({k.removeprefix('model.'): v for k, v in tensors.items() if k.startswith('model.')})
+    for part, d in (('avg', opt.avg), ('sqr', opt.sqr)):
+        for k, v in d.items(): v.copy_(tensors[f'opt.{part}.{k}'])
+    opt.n_step = int(state['opt_steps'])
+    torch.set_rng_state(tensors['rng.torch'])
+    shuffle.set_state(tensors['rng.shuffle'])
+    if 'rng.cuda' in tensors and torch.cuda.is_available(): torch.cuda.set_rng_state(tensors['rng.cuda'])
 
 def _check_checkpoint(fn:Path, # the checkpoint file, for messages
                       ckpt:tuple, # (tensors, state) from `read_checkpoint`
                       run:dict, # this run's hyperparameters and data fingerprint
-                      learn:Learner, # the new run's Learner: the checkpoint is restored into it as a test
+                      restore:Callable, # puts (tensors, state) into the new run; a checkpoint that does not fit raises
                      ):
-    "A one-line ValueError unless `ckpt` was made by this run (same data, same settings) and restores into `learn`"
+    "A one-line ValueError unless `ckpt` was made by this run (same data, same settings) and restores into it"
     tensors, st = ckpt
     if not isinstance(st, dict): raise ValueError(f'{fn}: unreadable checkpoint (its state is not an object); train again without --resume')
     if st.get('fingerprint') != run['fingerprint']: raise ValueError(f'{fn}: made from other training data; train without --resume to start over')
@@ -149,36 +103,16 @@ def _check_checkpoint(fn:Path, # the checkpoint file, for messages
         raise ValueError(f'{fn}: made with other settings {diff}; use the same ones, or train without --resume')
     epoch, epochs = st.get('epoch'), run['hyper']['epochs']
     if type(epoch) is not int or not 0 <= epoch <= epochs: raise ValueError(f'{fn}: epoch {epoch!r} is not one of 0..{epochs}; train again without --resume')
+    bad = [k for k, v in tensors.items() if (k.startswith('model.') or k.startswith('opt.')) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad: raise ValueError(f'{fn}: {bad[0]} holds NaN or infinite values; train again without --resume')
     try:
-        learn.create_opt()
-        params = [p for p, *_ in learn.opt.all_params()]
-        for k, v in tensors.items():
-            if k.startswith('opt.') and tuple(v.shape) != tuple(params[int(k.split('.')[1])].shape): raise ValueError(f'{k} has shape {list(v.shape)}')
-        if epoch: Checkpoint.restore(learn, tensors, st)
-        float(st['smooth_loss']['val']), int(st['smooth_loss']['count']), list(st['history'])
+        restore(tensors, st)
+        [float(h['train_loss']) for h in st['history']], float(st['smooth_loss']['val']), int(st['smooth_loss']['count'])
+        if len(st['history']) != epoch: raise ValueError(f"{len(st['history'])} epochs of history for epoch {epoch}")
     except Exception as e:
         raise ValueError(f'{fn}: unusable checkpoint ({type(e).__name__}: {str(e).strip().splitlines()[0][:100] if str(e).strip() else ""}); train again without --resume') from None
 
 # %% ../nbs/20_train.ipynb #da27f73b
-def _rmse_metric(pred, targ): return torch.sqrt(F.mse_loss(pred.view(-1).float(), targ.view(-1).float()))
-_rmse_metric.__name__ = 'rmse'
-
-def _text_table(learn):
-    "A logger printing fastai's per-epoch rows as a plain text table, for output that is not a terminal"
-    def log(row):
-        if not getattr(learn, '_table_started', False):
-            print('  '.join(f'{n:<10}' for n in learn.recorder.metric_names), flush=True)
-            learn._table_started = True
-        print('  '.join(f'{v:<10.6f}' if isinstance(v, float) else f'{str(v):<10}' for v in row), flush=True)
-    return log
-
-class _StopOnNaN(TerminateOnNaNCallback):
-    "fastai's `TerminateOnNaNCallback`, remembering (epoch, loss) of the batch that stopped the fit"
-    bad = None
-    def after_batch(self):
-        try: super().after_batch() # its one test of the loss per batch: a second would add a device sync to every step
-        except CancelFitException: self.bad = (self.epoch, float(self.loss.detach())); raise
-
 def _check_number(name:str, v, whole:bool=False, zero:bool=False):
     "A one-line ValueError unless `v` is a finite number > 0 (>= 0 with `zero`), whole with `whole`"
     ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and bool(np.isfinite(v)) and (v >= 0 if zero else v > 0)
@@ -270,10 +204,79 @@ def _train_own(kind, df:pd.DataFrame, users:list, items:list, n_factors, sweeps,
                 history=history, scale=scale, split=split, fit_seconds=round(fit_seconds, 3))
     return ModelParts.from_module(module, users, items, df, arch, **info)
 
+# %% ../nbs/20_train.ipynb #1e0a7f31
+def _rank_and_world() -> tuple:
+    "(rank, world_size) under `torchrun`; (0, 1) in one process, without importing the data-parallel module"
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return 0, 1
+    from collabnb.distributed import rank_and_world
+    return rank_and_world()
+
+def _encode(df:pd.DataFrame, valid:np.ndarray) -> tuple:
+    "(codes, (users, items)): each rating's user and item row, 0 for an id the training ratings lack, and the vocabularies, fastai's placeholder first"
+    codes, vocabs = [], []
+    for col in ('user', 'item'):
+        ids = df[col].to_numpy()
+        c, vocab = encode_ids(ids, np.sort(pd.unique(ids[~valid])))
+        codes.append(c + 1)
+        vocabs.append([NA] + _plain(vocab.tolist()))
+    return np.stack(codes, 1), vocabs
+
+def _print_row(row:dict, header:bool):
+    "An epoch as a line of a plain text table, the header first"
+    if header: print('  '.join(f'{n:<10}' for n in ('epoch', 'train_loss', 'valid_loss', 'rmse', 'time')), flush=True)
+    vals = [row['epoch'], row['train_loss'], row['valid_loss'], row['valid_rmse'], row['time']]
+    print('  '.join(f'{v:<10.6f}' if isinstance(v, float) else f'{str(v):<10}' for v in vals), flush=True)
+
+def _fit(module:nn.Module, opt:_Adam, shuffle:torch.Generator, # the model, its optimizer, the generator of the epochs' orders
+         x:torch.Tensor, y:torch.Tensor, xv:torch.Tensor, yv:torch.Tensor, # training and validation codes and ratings
+         epochs:int, lr:float, bs:int, # the schedule, and the batch size over all processes
+         state:dict, # epoch, history and smoothed loss to start from: a fresh run's, or a checkpoint's
+         show:str, # 'bar', 'table' or 'quiet'
+         save:Callable|None, # writes a checkpoint's bytes after each epoch
+         on_epoch:Callable|None, # called with each epoch's row after its checkpoint
+        ) -> tuple: # (history, epoch that diverged or None)
+    "Adam steps along `one_cycle` over shuffled batches, an epoch at a time, validated and checkpointed after each"
+    rank, world = _rank_and_world()
+    net = module
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(module, device_ids=[x.device] if x.device.type == 'cuda' else None)
+    n = len(y) - len(y) % world # every process runs the same number of batches, over its own rows
+    local_bs = bs // world
+    n_batches = math.ceil(n // world / local_bs)
+    history, count = list(state['history']), state['smooth_loss']['count']
+    smooth = torch.tensor(state['smooth_loss']['val'], device=x.device)
+    progress = None
+    if show == 'bar': from fastprogress.fastprogress import progress_bar as progress
+    for epoch in range(state['epoch'], epochs):
+        start = time.perf_counter()
+        net.train()
+        order = torch.randperm(len(y), generator=shuffle)[rank:n:world].to(x.device)
+        for b in (progress(range(n_batches), leave=False) if progress else range(n_batches)):
+            rows = order[b * local_bs:(b + 1) * local_bs]
+            loss = F.mse_loss(net(x[rows]).view(-1), y[rows])
+            loss.backward()
+            opt.step(*one_cycle((epoch * n_batches + b) / (epochs * n_batches), lr))
+            smooth, count = torch.lerp(loss.detach(), smooth, 0.98), count + 1 # fastai's smoothed loss, as its table shows it
+        train_loss = float(smooth / (1 - 0.98 ** count))
+        if not math.isfinite(train_loss): return history, (epoch, train_loss)
+        module.eval()
+        with torch.no_grad(): sse = sum(float(F.mse_loss(module(xv[i:i + 8192]).view(-1), yv[i:i + 8192], reduction='sum')) for i in range(0, len(yv), 8192))
+        mse = sse / len(yv) if len(yv) else None
+        s = time.perf_counter() - start
+        row = dict(epoch=epoch, train_loss=round(train_loss, 6), valid_loss=None if mse is None else round(mse, 6),
+                   valid_rmse=None if mse is None else round(math.sqrt(mse), 6), time=f'{int(s // 60):02d}:{int(s % 60):02d}')
+        history.append(row)
+        if show != 'quiet': _print_row(row, header=epoch == state['epoch'])
+        if save is not None: save(_checkpoint(module, opt, shuffle, dict(state, epoch=epoch + 1, history=history, smooth_loss=dict(val=float(smooth), count=count))))
+        if on_epoch is not None: on_epoch(row)
+    return history, None
+
+# %% ../nbs/20_train.ipynb #2f7c9d42
 def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out; all False: no validation)
                 model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
                 n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
-                epochs:int|None=None, # epochs of `fit_one_cycle` (None: 5); for a model with its own trainer, its sweeps (None: its default)
+                epochs:int|None=None, # epochs of the one-cycle schedule (None: 5); for a model with its own trainer, its sweeps (None: its default)
                 lr:float|None=None, # peak learning rate; None: 5e-3 (a model with its own trainer: its own default)
                 wd:float|None=None, # weight decay; None: 0.1 (a model with its own trainer: its own default)
                 bs:int|None=None, # batch size; None: `default_bs` of the number of training ratings
@@ -283,17 +286,17 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
                 seed:int=42, # seeds the weights, the shuffling and the random split
                 source:str='ratings', # where the ratings come from, for messages and meta.json
                 split:dict|None=None, # how the ratings were read and split (`collabnb train` records its `load_data` arguments), for meta.json
-                bar:bool=True, # fastai's progress bar and table; False: a plain text table
+                bar:bool=True, # a progress bar within each epoch, in a terminal; elsewhere, and with False, the table alone
                 quiet:bool=False, # print nothing while training (no bar, no table)
-                cbs=None, # more fastai callbacks
+                on_epoch:Callable|None=None, # called with each epoch's row of the table, after its checkpoint; what it raises stops training
                ) -> ModelParts: # the trained model, with `ratings` holding the split it used (`Recommender.fit` scores and saves it)
-    "Train a model with fastai's `fit_one_cycle`, checkpointing every epoch into `out` (or with the model's own trainer: `bayes` samples, `torch` runs the plain-PyTorch loop)"
+    "Train a model by fastai's one-cycle recipe (`one_cycle`, Adam) in a lean PyTorch loop, checkpointing every epoch into `out` (or with the model's own trainer: `bayes` samples, `torch` runs the plain-PyTorch loop)"
     for name, v, whole in (('epochs', epochs, True), ('bs', bs, True), ('lr', lr, False)):
         if v is not None: _check_number(name, v, whole)
     if wd is not None: _check_number('wd', wd, zero=True)
     if n_factors is not None: _check_number('n_factors', n_factors, whole=True)
     kind = model_kind(model)
-    rank, world_size = rank_and_world()
+    rank, world_size = _rank_and_world()
     if kind.trainer is not None:
         if resume or world_size > 1: raise ValueError(f'model {model!r} trains with its own trainer, in one process and without checkpoints: no resume, no torchrun')
         settings = _own_settings(kind, dict(lr=lr, wd=wd, bs=bs))
@@ -304,42 +307,44 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
         if 'is_valid' not in df.columns:
             df['is_valid'] = random_split(len(df), 0.2, seed)
         if df.is_valid.all(): raise ValueError(f'{source}: no training ratings (every row has is_valid set)')
-        if bs is None: bs = default_bs(int((~df.is_valid).sum()))
+        valid = df.is_valid.to_numpy(bool)
+        if bs is None: bs = default_bs(int((~valid).sum()))
         if bs % world_size: raise ValueError(f'bs={bs}: does not split evenly between {world_size} processes')
-        scale = rating_scale(df.rating[~df.is_valid])
+        scale = rating_scale(df.rating[~valid])
         if isinstance(y_range, str): y_range = scale_range(scale) # any other string is refused by `new_module` below
         check_output_range(df, y_range if has_range(model) else None, source)
+        from fastai.torch_core import set_seed # seeds Python's, NumPy's and PyTorch's generators, which a model's own trainer may draw from
         set_seed(seed)
-        dls = fast_dls(df, bs=bs // world_size)
-        users, items = _plain(list(dls.classes['user'])), _plain(list(dls.classes['item']))
+        codes, (users, items) = _encode(df, valid)
         check_fits(model, len(users), len(items), n_factors)
-        train = df[~df.is_valid]
+        train = df[~valid]
         if kind.trainer is not None: return _train_own(kind, df, users, items, n_factors, epochs, seed, scale, source, split, settings, quiet)
         module, arch = new_module(model, len(users), len(items), n_factors, y_range, float(train.rating.mean()))
         if dest is not None and rank == 0: # the model, a checkpoint with Adam's two averages, and the ids as JSON
             check_space(dest, 4 * 4 * sum(p.numel() for p in module.parameters()) + 64 * (len(users) + len(items)), out)
         hyper = dict(model=model, n_factors=n_factors, epochs=int(epochs), lr=lr, wd=wd, bs=int(bs), y_range=_plain(y_range), seed=seed)
-        run = dict(hyper=hyper, fingerprint=data_fingerprint(users, items, id_rows(train.user, users), id_rows(train.item, items), train.rating))
+        run = dict(hyper=hyper, fingerprint=data_fingerprint(users, items, codes[~valid, 0], codes[~valid, 1], train.rating))
+        device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else torch.device('cpu')
+        module.to(device)
+        x, y = torch.from_numpy(codes).to(device), torch.from_numpy(df.rating.to_numpy(np.float32)).to(device)
+        t, v = torch.from_numpy(~valid).to(device), torch.from_numpy(valid).to(device)
+        opt, shuffle = _Adam(dict(module.named_parameters()), wd), torch.Generator().manual_seed(seed)
+        state = dict(run, epoch=0, history=[], smooth_loss=dict(val=0., count=0))
         ckpt = read_checkpoint(dest) if dest is not None and resume else None
         if resume and ckpt is None and rank == 0: print(f'{out}: no checkpoint to resume from; training from the first epoch')
-        learn = Learner(dls, module, loss_func=MSELossFlat(), metrics=AccumMetric(_rmse_metric, flatten=False), wd=wd)
-        if ckpt is not None: _check_checkpoint(Path(dest)/CHECKPOINT_FILE, ckpt, run, learn)
-        if world_size > 1: learn.add_cb(DistributedFastCallback(seed))
-        if not bar or rank or quiet:
-            learn.remove_cb(ProgressCallback)
-            learn.logger = _text_table(learn) if rank == 0 and not quiet else (lambda *a: None)
-        ck = Checkpoint(dest, run, ckpt, write=rank == 0) if dest is not None else None
+        if ckpt is not None:
+            _check_checkpoint(Path(dest)/CHECKPOINT_FILE, ckpt, run, lambda tensors, st: _restore(tensors, st, module, opt, shuffle))
+            state = dict(ckpt[1], **run)
+        show = 'quiet' if quiet or rank else 'bar' if bar and sys.stdout.isatty() else 'table'
+        save = (lambda b: Path(dest).mkdir(parents=True, exist_ok=True) or write_file(Path(dest)/CHECKPOINT_FILE, b)) if dest is not None and rank == 0 else None
         start = time.perf_counter()
-        nan = _StopOnNaN()
-        learn.fit_one_cycle(epochs, lr, cbs=[c for c in [ck] if c] + [nan] + list(cbs or []))
+        try: history, bad = _fit(module, opt, shuffle, x[t], y[t], x[v], y[v], int(epochs), lr, int(bs), state, show, save, on_epoch)
+        except OSError as e: # a full disk: stopped before a half-written checkpoint could replace the last whole one
+            raise ValueError(f'{out}: cannot write the checkpoint there ({e.strerror or e}); the model was not saved') from None
         fit_seconds = time.perf_counter() - start
-        if nan.bad is not None: # stopped before the epoch's checkpoint could keep the bad weights
-            raise ValueError(f'{source}: training diverged in epoch {nan.bad[0] + 1} of {epochs} (the loss became {nan.bad[1]}); '
+        if bad is not None: # stopped before the epoch's checkpoint could keep the bad weights
+            raise ValueError(f'{source}: training diverged in epoch {bad[0] + 1} of {epochs} (the loss became {bad[1]}); '
                              f'the model was not saved: try a smaller lr than {lr:g}')
-        if ck is not None and ck.error is not None:
-            raise ValueError(f'{out}: cannot write the checkpoint there ({ck.error.strerror or ck.error}); the model was not saved')
-        history = ck.history if ck is not None else [[i] + _plain(list(v)) for i, v in enumerate(learn.recorder.values)]
-        history = [dict(zip(['epoch', 'train_loss', 'valid_loss', 'valid_rmse', 'time'], h)) for h in history]
         info = dict(hyperparameters=hyper, data=dict(source=source, fingerprint=run['fingerprint'], n_train=len(train), n_valid=len(df) - len(train)),
                     history=history, scale=scale, split=split, fit_seconds=round(fit_seconds, 3))
-    return ModelParts.from_module(learn.model.cpu(), users, items, df, arch, **info)
+    return ModelParts.from_module(module.cpu().eval(), users, items, df, arch, **info)
