@@ -51,13 +51,8 @@ class Recommender:
     @property
     def parts(self) -> ModelParts: return ModelParts(self.weights, self.arch, list(self.user_vocab), list(self.item_vocab), self.titles, self.rated, self.counts, self.info) # what `save_model` writes
     @classmethod
-    def from_module(cls, module, # the trained `nn.Module`
-                    users, # the user id of each row of its user table
-                    items, # the item id of each row of its item table
-                    ratings:pd.DataFrame, # the ratings it was trained on: user, item, rating (for the scale), optional title and is_valid (True: not trained on)
-                    arch:dict|None=None, # class name and constructor arguments; None: `architecture(module)`
-                    **info): # facts about training for meta.json
-        "Bundle `module`'s weights with the ids of its rows, and the rated pairs (and titles, if any) of `ratings` (`ModelParts.from_module`)"
+    def from_module(cls, module, users, items, ratings:pd.DataFrame, arch:dict|None=None, **info):
+        "A recommender of `module`'s weights, the ids of its rows and the rated pairs (and titles, if any) of `ratings`: the arguments of `ModelParts.from_module`, documented there"
         return cls.from_parts(ModelParts.from_module(module, users, items, ratings, arch, **info))
     @classmethod
     def from_learner(cls, learn, # a trained fastai collab `Learner`, vocabularies in `dls.classes['user']` and `['item']`
@@ -105,6 +100,9 @@ class Recommender:
         for r, t in enumerate([] if self.titles is None else self.titles):
             if self.item_vocab[r] != NA: rows.setdefault(t, []).append(r)
         return rows
+    @cached_property
+    def average_user(self) -> tuple: # (factors, bias): the trained users' mean, where `fold_in` pulls a new user (dot-product models)
+        return (t := self.tables).user[real := self.counts[0] > 0].mean(0), float(t.user_bias[real].mean()) if t.user_bias is not None else 0.
     @property
     def item_counts(self) -> np.ndarray: return self.counts[1] # number of training ratings of each item row
     def user_row(self, user) -> int|None:
@@ -320,7 +318,7 @@ def fold_in(self:Recommender, ratings, # the new user's ratings: DataFrame with 
     if t.item_bias is not None: target -= t.item_bias[rows].astype(np.float64)
     A = t.item[rows].astype(np.float64)
     if t.user_bias is not None: A = np.concatenate([A, np.ones((len(rows), 1))], 1)
-    w0 = np.zeros(A.shape[1]) if prior == 'zero' else np.append(t.user[real := self.counts[0] > 0].mean(0), [t.user_bias[real].mean()] if t.user_bias is not None else [])
+    w0 = np.zeros(A.shape[1]) if prior == 'zero' else np.append(self.average_user[0], [self.average_user[1]] if t.user_bias is not None else [])
     try: w = np.linalg.solve(A.T @ A + lam * np.eye(A.shape[1]), A.T @ target + lam * w0)
     except np.linalg.LinAlgError: raise ValueError(f'lam={lam}: cannot solve for the user from {len(rows)} ratings; use lam > 0') from None
     vector, bias = w[:(k := t.user.shape[1])].astype(np.float32), float(w[k]) if t.user_bias is not None else 0.
