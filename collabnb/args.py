@@ -6,12 +6,12 @@ Docs: https://collabnb.github.io/collabnb/args.html.md"""
 
 # %% ../nbs/10_args.ipynb #778bd7ed
 from __future__ import annotations
-import argparse, math
+import argparse, math, os
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UsageError', 'Parser', 'positive_int', 'positive_float', 'non_negative_float', 'one_of', 'value_range', 'fold_list',
-           'size_list', 'figure_path', 'device']
+__all__ = ['MAX_COUNT', 'UsageError', 'Parser', 'positive_int', 'thread_count', 'seed_int', 'positive_float',
+           'non_negative_float', 'one_of', 'value_range', 'fold_list', 'size_list', 'figure_path', 'device']
 
 # %% ../nbs/10_args.ipynb #20f78ba3
 class UsageError(Exception):
@@ -22,11 +22,27 @@ class Parser(argparse.ArgumentParser):
     def error(self, message): raise UsageError(f'{self.prog}: error: {message}')
 
 # %% ../nbs/10_args.ipynb #98affa12
+MAX_COUNT = 2**31 - 1 # the largest count PyTorch and NumPy take as a C int: a count above it is a typo, not a plan
+
 def positive_int(s:str) -> int:
-    "An argparse type: a whole number >= 1"
+    "An argparse type: a whole number from 1 to `MAX_COUNT`"
     try: v = int(s)
     except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number') from None
     if v < 1: raise argparse.ArgumentTypeError(f'{s} must be at least 1')
+    if v > MAX_COUNT: raise argparse.ArgumentTypeError(f'{s[:20]}{"..." if len(s) > 20 else ""} is more than {MAX_COUNT:,}')
+    return v
+
+def thread_count(s:str) -> int:
+    "An argparse type: CPU threads, from 1 to four per core (more only queue for the same cores, and thousands exhaust memory)"
+    v, most = positive_int(s), 4 * (os.cpu_count() or 1)
+    if v > most: raise argparse.ArgumentTypeError(f'{s} is more than {most} (four threads per CPU core of this computer)')
+    return v
+
+def seed_int(s:str) -> int:
+    "An argparse type: a random seed, a whole number from 0 to 2**32 - 1 (the range NumPy's seeds take)"
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number') from None
+    if not 0 <= v < 2**32: raise argparse.ArgumentTypeError(f'{s[:20]}{"..." if len(s) > 20 else ""} must be from 0 to {2**32 - 1:,}')
     return v
 
 def positive_float(s:str) -> float:

@@ -166,6 +166,7 @@ def run_bench(names=None, # row names from `bench_rows()`; None: those of `BENCH
     needs_surprise = [n for n in names if n.startswith('surprise-')]
     if needs_surprise and importlib.util.find_spec('surprise') is None: # checked before anything is fitted, not after minutes of work
         names = [n for n in names if n not in needs_surprise]
+        if not names: raise ValueError(f'{", ".join(needs_surprise)}: Surprise is not installed (pip install "collabnb[bench]"), and no other row was asked for')
         if log: log(f'{", ".join(needs_surprise)}: skipped, Surprise is not installed (pip install "collabnb[bench]")')
     results = []
     for f in folds:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, figure_path, device, fold_list, size_list
-from .sources import COLUMN_NAMES, SPLITS, load_data, _first_line
+from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, figure_path, device, fold_list, size_list, thread_count, seed_int
+from .sources import SPLITS, load_data, name_columns, _first_line
 
 # %% auto #0
 __all__ = ['RECS_HEADER', 'make_parser', 'recorded_split', 'torch_threads', 'cmd_train', 'printable', 'json_text', 'read_users',
@@ -53,7 +53,7 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
         q.add_argument('--titles', help='CSV with the item column and a title column (default: movies.csv beside the ratings file)')
         q.add_argument('--encoding', help='text encoding of the ratings and titles files, e.g. latin-1 (default: UTF-8; a byte that does not decode is an error)')
     def threads_arg(q):
-        q.add_argument('--threads', type=positive_int, default=1,
+        q.add_argument('--threads', type=thread_count, default=1,
                        help='CPU threads for PyTorch where the command uses it: training, or a model that is not a dot product (default: 1)')
     def out_args(q, n=True):
         if n: q.add_argument('--n', type=positive_int, default=10, help='how many items (default: 10)')
@@ -70,7 +70,7 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
     q.add_argument('--wd', type=non_negative_float, help='weight decay (default: 0.1; a model with its own trainer: its own)')
     q.add_argument('--bs', type=positive_int, help='batch size (default: from the number of ratings, about 300 steps an epoch, 64 to 4096)')
     q.add_argument('--y-range', type=value_range, metavar='LO,HI', help="the model's output range (default: from the ratings' scale)")
-    q.add_argument('--seed', type=int, default=42, help='random seed (default: 42)')
+    q.add_argument('--seed', type=seed_int, default=42, help='random seed (default: 42)')
     q.add_argument('--out', required=True, help='model directory to write (replaced atomically when training ends)')
     q.add_argument('--resume', action='store_true', help='continue from the checkpoint that an interrupted run left in --out')
     threads_arg(q)
@@ -81,7 +81,7 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
     q.add_argument('model_dir', help='a directory written by collabnb train')
     data_args(q, required=False)
     q.add_argument('--k', type=positive_int, default=10, help='length of the top-k lists for the ranking metrics (default: 10)')
-    q.add_argument('--seed', type=int, default=42, help='seed of a random split given with --data (default: 42)')
+    q.add_argument('--seed', type=seed_int, default=42, help='seed of a random split given with --data (default: 42)')
     q.add_argument('--json', action='store_true', help='print the metrics as a JSON object')
     threads_arg(q)
     q.set_defaults(run=cmd_evaluate)
@@ -127,8 +127,8 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
     q.add_argument('--sparse', action='store_true', help='sparse embedding gradients, trained with SparseAdam')
     q.add_argument('--plot', type=figure_path, metavar='OUT.png', help='write the train/test RMSE curves to this image file')
     q.add_argument('--device', type=device, default='auto', help='auto (CUDA if available, else CPU), cpu, cuda, cuda:1, ... (default: auto)')
-    q.add_argument('--threads', type=positive_int, default=1, help='CPU threads for PyTorch; one is fastest for small tables (default: 1)')
-    q.add_argument('--seed', type=int, default=42, help='random seed: initialization, shuffling, random split (default: 42)')
+    q.add_argument('--threads', type=thread_count, default=1, help='CPU threads for PyTorch; one is fastest for small tables (default: 1)')
+    q.add_argument('--seed', type=seed_int, default=42, help='random seed: initialization, shuffling, random split (default: 42)')
     q.set_defaults(run=cmd_torch_train)
 
     q = sub.add_parser('bench', help='benchmark collabnb against fastai and Surprise',
@@ -139,7 +139,7 @@ def make_parser(bench_rows:list|None=None, # the benchmark's default rows, for `
     q.add_argument('--json', action='store_true', help='print the results as a JSON list on stdout (progress and the table go to stderr)')
     q.add_argument('--results', type=Path, default=None, metavar='FILE', help='write the results to this JSON file, one object per row and fold')
     q.add_argument('--plot', type=Path, default=None, metavar='FILE', help='write a PNG plot of RMSE against fit seconds')
-    q.add_argument('--threads', type=positive_int, default=1,
+    q.add_argument('--threads', type=thread_count, default=1,
                    help='PyTorch CPU threads for every row (default: 1, which keeps timings stable on a shared machine)')
     q.add_argument('--scale', action='store_true', help='run the large-data benchmark on synthetic ratings instead')
     q.add_argument('--sizes', type=size_list, default=None, help='with --scale: numbers of ratings, e.g. 1e6,1e7,2.5e7 (default: 1e6,1e7)')
@@ -266,9 +266,7 @@ def read_new_ratings(path:str|Path, encoding:str|None=None) -> pd.DataFrame:
     _first_line(path, encoding)
     try: df = pd.read_csv(path, dtype={'item': str, 'title': str}, encoding=text_encoding(path, encoding), skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e: raise ValueError(f'{path}: cannot parse ({str(e).splitlines()[0]})') from None
-    pick = lambda kind: next((c for n in COLUMN_NAMES[kind] for c in df.columns if c.lower() == n), None) # the header names `train` recognises
-    df = df.rename(columns={pick('item'): 'item', pick('rating'): 'rating'})
-    return check_ratings(df.assign(user=0), str(path))
+    return check_ratings(name_columns(df, source=str(path), kinds=('item', 'rating')).assign(user=0), str(path)) # the header names `train` recognises
 
 def cmd_fold_in(args) -> int:
     "`collabnb fold-in`"

@@ -10,7 +10,7 @@ import contextlib, ctypes, errno, os, re, shutil, stat, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PARTIAL', 'Locked', 'file_lock', 'write_file', 'write_dir', 'recover_dir']
+__all__ = ['PARTIAL', 'VERSION', 'Locked', 'file_lock', 'write_file', 'write_dir', 'recover_dir', 'read_dir']
 
 # %% ../nbs/08_files.ipynb #03a5b068
 class Locked(ValueError):
@@ -46,6 +46,7 @@ def _open_lock(path:Path) -> int:
     except OSError as e:
         if e.errno == errno.ELOOP: raise ValueError(f'{path}: is a symbolic link; collabnb makes its lock files itself and will not follow one (remove the link)') from None
         if e.errno == errno.ENOENT: return _open_lock(path) # its holder removed it in the meantime
+        if e.errno == errno.EISDIR: raise ValueError(f'{path}: is a folder, not a collabnb lock file (a lock file is a plain file holding a process id); refusing to use it') from None
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > 32 or not re.fullmatch(rb'\d*\n?', os.pread(fd, 33, 0)):
@@ -88,7 +89,6 @@ def file_lock(path:str|Path, # the lock file, beside what it protects: created w
             if os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)): os.unlink(path) # only the file this process locked
         os.close(fd)
 
-
 # %% ../nbs/08_files.ipynb #f0dc66b3
 def _umask() -> int:
     m = os.umask(0)
@@ -107,16 +107,40 @@ def _exchange(a:Path, b:Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 PARTIAL = '.collabnb-partial' # the marker inside every temporary folder collabnb makes: what `recover_dir` may remove carries it
+VERSION = '.collabnb-version' # the marker inside every versioned folder of the fallback without exchange (below)
+_RANDOM = '[A-Za-z0-9_]{8}' # the fresh part of a name drawn by `tempfile`
+
+def _marked(p:Path, marker:str) -> bool:
+    "Whether `p` is a real folder (not a link) holding `marker` as a plain file (not a link)"
+    try: return stat.S_ISDIR(os.lstat(p).st_mode) and stat.S_ISREG(os.lstat(p/marker).st_mode)
+    except OSError: return False
+
+def _mark(folder:Path, marker:str, text:str=''):
+    "Create the file `folder/marker`, never through a link; a marker already there is kept, anything else at its name refused"
+    try: fd = os.open(folder/marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+    except FileExistsError:
+        if _marked(folder, marker): return
+        raise ValueError(f'{folder/marker}: is not a marker collabnb made (a link, or not a plain file); refusing to use {folder}') from None
+    with open(fd, 'w') as f: f.write(text)
+
+def _is_scratch(p:Path) -> bool:
+    "Whether `p` is a folder that collabnb made for itself (a real folder, not a link, holding the marker)"
+    return _marked(p, PARTIAL)
 
 def _scratch(beside:Path) -> Path:
     "A new folder beside `beside`, made by `mkdtemp` (a fresh name, no link followed) and marked as collabnb's with `PARTIAL`"
     d = Path(tempfile.mkdtemp(prefix=f'.{beside.name}.tmp-', dir=beside.parent))
-    (d/PARTIAL).write_text('a temporary folder of collabnb, left by a process that was stopped; collabnb removes it\n')
+    _mark(d, PARTIAL, 'a temporary folder of collabnb, left by a process that was stopped; collabnb removes it\n')
     return d
 
-def _is_scratch(p:Path) -> bool:
-    "Whether `p` is a folder that collabnb made for itself (a real folder, not a link, holding the marker)"
-    return p.is_dir() and not p.is_symlink() and (p/PARTIAL).is_file() and not (p/PARTIAL).is_symlink()
+def _remove(p:Path):
+    "Remove `p`, a folder collabnb marked as its own, its markers last: a process killed half-way leaves it marked, for the next run to finish"
+    for q in list(p.iterdir()):
+        if q.name in (PARTIAL, VERSION): continue
+        if q.is_dir() and not q.is_symlink(): shutil.rmtree(q)
+        else: q.unlink()
+    for m in (PARTIAL, VERSION): (p/m).unlink(missing_ok=True)
+    p.rmdir()
 
 def _through_link(path:Path) -> Path:
     "`path`, or the file a symbolic link at `path` points to: writing to a link writes what it points to, and keeps the link"
@@ -131,7 +155,10 @@ def write_file(path:str|Path, # the file to create or replace (a link there is w
     "Write `data` into a marked temporary folder beside `path`, flush it to disk, then rename it to `path`: never half-written, and no link at a temporary name is ever followed"
     path = Path(path)
     dest = _through_link(path)
-    tmp = _scratch(dest)
+    try: tmp = _scratch(dest)
+    except OSError as e: # the temporary folder is the first thing written: the error would name it, not `path`
+        why = f'its folder {dest.parent} does not exist' if e.errno == errno.ENOENT else e.strerror
+        raise ValueError(f'{path}: cannot write there ({why})') from None
     try:
         fd = os.open(tmp/dest.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
         with open(fd, 'wb') as f:
@@ -139,53 +166,110 @@ def write_file(path:str|Path, # the file to create or replace (a link there is w
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp/dest.name, dest)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        with contextlib.suppress(OSError): _remove(tmp)
     return path
 
-def write_dir(dest:str|Path, # the directory to create or replace
+# %% ../nbs/08_files.ipynb #a1f1b0c2
+def _version_of(dest:Path) -> Path|None:
+    "The versioned folder that collabnb's own link at `dest` points to; None where `dest` is anything else (a folder, a user's link)"
+    try: t = os.readlink(dest)
+    except OSError: return None
+    v = dest.parent/t
+    return v if re.fullmatch(rf'\.{re.escape(dest.name)}\.v-{_RANDOM}', t) and _marked(v, VERSION) else None
+
+def _target(dest:Path) -> Path:
+    "Where writing the folder `dest` goes: `dest`, or what a user's link there points to (written through, the link kept); collabnb's own link is replaced, not followed"
+    if not dest.is_symlink() or _version_of(dest) is not None: return dest
+    t = Path(os.path.realpath(dest))
+    m = re.fullmatch(rf'\.(.+)\.v-{_RANDOM}', t.name)
+    if m and _version_of(t.parent/m[1]) == t: return t.parent/m[1] # a link to collabnb's link: the place of the latter
+    if not t.parent.is_dir(): raise ValueError(f'{dest}: a symbolic link into {t.parent}, which does not exist; refusing to replace the link')
+    return t
+
+def _flip(tmp:Path, # the new folder, complete and marked `PARTIAL`
+          dest:Path, # a real folder, or collabnb's link to its current version
+         ) -> Path: # the old version, for the caller to remove
+    "Without exchange: make `tmp` a versioned folder beside `dest` and point a link at `dest` to it with one rename"
+    cur = _version_of(dest)
+    _mark(tmp, VERSION) # still `PARTIAL` as well: not a version to read until `dest` points to it
+    new = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.v-', dir=dest.parent))
+    os.rename(tmp, new) # onto the empty folder `mkdtemp` just made: a fresh name
+    link = new/'.collabnb-link' # made inside the new, marked folder: a kill leaves it nowhere else
+    try: os.symlink(new.name, link, target_is_directory=True) # relative: the parent folder can move with its versions
+    except OSError as e:
+        if e.errno == errno.EEXIST: raise
+        link = None # a file system without links
+    if cur is None: # the first switch: `dest` is a real folder, which no rename can replace while it holds files
+        _mark(dest, VERSION)
+        cur = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.v-', dir=dest.parent))
+        os.rename(dest, cur) # the one moment without `dest`: `read_dir` finds this complete version beside it
+    if link is not None: os.replace(link, dest) # one rename: readers find the old version before it, the new one after
+    else: os.rename(new, dest) # no links at all: two renames, the moment between them covered the same way
+    return cur
+
+# %% ../nbs/08_files.ipynb #a1f1b0c3
+def write_dir(dest:str|Path, # the directory to create or replace (a user's link there is written through)
               write, # called with a new, empty directory to fill
-             ) -> Path: # `dest`
-    "Fill a temporary directory beside `dest` with `write`, then swap it in: `dest` is the old directory or the whole new one, never neither"
-    dest = Path(dest)
+             ) -> Path: # where it was written
+    "Fill a temporary directory beside `dest` with `write`, then swap it in: `dest` is the old directory or the whole new one, never neither. Hold `file_lock` around it: one writer at a time"
+    dest = _target(Path(dest))
     if dest.exists() and not dest.is_dir(): raise ValueError(f'{dest}: exists and is not a directory')
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = _scratch(dest), None
     try:
         os.chmod(tmp, 0o777 & ~_umask()) # mkdtemp's 0700 would hide a shared cache or model from the user's group
         write(tmp)
-        if not dest.exists(): os.rename(tmp, dest)
-        elif _exchange(tmp, dest): (tmp/PARTIAL).write_text('') # `tmp` now holds the old folder: marked, then removed below
+        if not dest.exists() and not dest.is_symlink(): os.rename(tmp, dest)
         else:
-            old = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.old-', dir=dest.parent)) # a fresh name, for the rename to replace while empty
-            os.rename(dest, old) # a kill before the next rename leaves `old`, which `recover_dir` puts back
-            try: os.rename(tmp, dest)
-            except BaseException:
-                os.rename(old, dest)
-                raise
-            (old/PARTIAL).write_text('')
-        (dest/PARTIAL).unlink() # the new folder is in place: it is no longer temporary (`recover_dir` finishes this after a kill)
-    finally:
-        for p in (tmp, old):
-            if p is not None and _is_scratch(p): shutil.rmtree(p, ignore_errors=True)
+            swapped = False
+            if _version_of(dest) is None: # a real folder: swapped in one step where the system can
+                _mark(dest, PARTIAL) # first: whichever folder a kill leaves under the temporary name then carries the marker
+                swapped = _exchange(tmp, dest)
+                if not swapped: (dest/PARTIAL).unlink()
+            old = tmp if swapped else _flip(tmp, dest) # the old folder, marked: removed below
+        live = _version_of(dest) or dest
+        (live/PARTIAL).unlink() # the new folder is in place: it is no longer temporary (`recover_dir` finishes this after a kill)
+        if live == dest: (dest/VERSION).unlink(missing_ok=True)
+    except BaseException:
+        with contextlib.suppress(Exception): recover_dir(dest) # an error leaves what a kill would: put right the same way, now
+        raise
+    with contextlib.suppress(OSError): _remove(old) if old is not None else None
     return dest
 
 def recover_dir(dest:str|Path, # a directory that `write_dir` writes
                ) -> Path: # `dest`
-    "Undo what a killed `write_dir` left beside `dest`: put the old directory back if `dest` is missing, remove the temporary folders collabnb marked as its own (never anything else)"
-    dest = Path(dest)
+    "Undo what a killed `write_dir` left beside `dest`: put the old directory back if `dest` is missing, finish a swap that was done, remove the folders collabnb marked as its own (never anything else)"
+    dest = _target(Path(dest))
     if not dest.parent.is_dir(): return dest
-    if dest.is_dir() and not dest.is_symlink() and (dest/PARTIAL).is_file() and not (dest/PARTIAL).is_symlink():
-        (dest/PARTIAL).unlink() # killed just after the swap: the folder is complete
-    mine = re.compile(rf'\.{re.escape(dest.name)}\.(tmp|old)-[A-Za-z0-9_]{{8}}')
-    left = sorted((p for p in dest.parent.iterdir() if mine.fullmatch(p.name) and p.is_dir() and not p.is_symlink()), key=lambda p: p.stat().st_mtime)
-    olds = [p for p in left if '.old-' in p.name and any(q.name != PARTIAL for q in p.iterdir())]
-    if olds and not dest.exists() and not dest.is_symlink():
-        (olds[-1]/PARTIAL).unlink(missing_ok=True)
-        os.rename(olds[-1], dest)
-        left.remove(olds[-1])
+    live = _version_of(dest) or (dest if dest.is_dir() and not dest.is_symlink() else None)
+    if live is not None: # killed just after the swap: the folder in place is complete
+        for m in (PARTIAL, VERSION) if live == dest else (PARTIAL,):
+            if _marked(live, m): (live/m).unlink()
+    name = re.escape(dest.name)
+    mine = re.compile(rf'\.{name}\.(tmp|old|v)-{_RANDOM}')
+    left = sorted((p for p in dest.parent.iterdir() if mine.fullmatch(p.name) and p.is_dir() and not p.is_symlink() and p != live),
+                  key=lambda p: p.stat().st_mtime)
+    if not dest.exists() and not dest.is_symlink(): # killed while `dest` was renamed aside: the old version goes back
+        back = ([p for p in left if '.v-' in p.name and _marked(p, VERSION) and not _marked(p, PARTIAL)] or
+                [p for p in left if '.old-' in p.name and any(q.name != PARTIAL for q in p.iterdir())]) # left by an earlier collabnb
+        if back:
+            os.rename(back[-1], dest)
+            for m in (PARTIAL, VERSION):
+                if _marked(dest, m): (dest/m).unlink()
+            left.remove(back[-1])
     for p in left:
-        if _is_scratch(p): shutil.rmtree(p, ignore_errors=True)
+        if _marked(p, PARTIAL) or _marked(p, VERSION): _remove(p)
         else:
             with contextlib.suppress(OSError): p.rmdir() # an empty one, made just before a kill; never a folder with anything in it
     return dest
 
+def read_dir(dest:str|Path, # a directory that `write_dir` writes
+            ) -> Path: # the directory to read
+    "`dest`, or, in the one moment when a writer without exchange has the old folder renamed aside, that complete old version"
+    dest = Path(dest)
+    if dest.exists() or dest.is_symlink() or not dest.parent.is_dir(): return dest
+    done = [p for p in dest.parent.iterdir()
+            if re.fullmatch(rf'\.{re.escape(dest.name)}\.v-{_RANDOM}', p.name) and _marked(p, VERSION) and not _marked(p, PARTIAL)]
+    with contextlib.suppress(OSError): return max(done, key=lambda p: p.stat().st_mtime) if done else dest
+    return dest

@@ -17,6 +17,7 @@ from fastcore.basics import patch
 from .vocab import NA, rated_rows, id_rows, _plain, _index, _lookup
 from .registry import dot_tables, build_module, model_kind
 from .store import ModelParts, load_model, model_writer, save_model, write_model
+from .sources import name_columns
 
 # %% auto #0
 __all__ = ['Recommender', 'user_scores', 'FoldedUser']
@@ -298,6 +299,7 @@ def _rated_pairs(model:Recommender, ratings) -> tuple:
         try: r = float(r)
         except (TypeError, ValueError): raise ValueError(f'rating {r!r} of item {item!r} is not a number') from None
         if not np.isfinite(r): raise ValueError(f'rating {r!r} of item {item!r} is not finite')
+        if (s := model.scale) and not s['low'] <= r <= s['high']: raise ValueError(f"rating {r:g} of item {item!r} is outside the model's scale, {s['low']:g} to {s['high']:g}")
         row = model.find_item(item, trained=True)
         if row in rows: raise ValueError(f'item {item!r} is rated twice')
         rows.append(row); values.append(r)
@@ -335,7 +337,7 @@ def evaluate(self:Recommender, ratings:pd.DataFrame|None=None, # user, item, rat
     if ratings is None and (self.ratings is None or 'is_valid' not in self.ratings.columns or not self.ratings.is_valid.any()):
         raise ValueError('ratings: none given, and this recommender holds no validation split (`fit` keeps the one it drew; a loaded model keeps none)')
     ratings = self.ratings if ratings is None else ratings
-    if not isinstance(ratings, pd.DataFrame): raise TypeError(f'ratings: expected a DataFrame, got {type(ratings).__name__}')
+    ratings = name_columns(ratings, source='ratings')
     missing = [c for c in ('user', 'item', 'rating', 'is_valid') if c not in ratings.columns]
     if missing: raise ValueError(f'ratings: missing column(s) {missing}; found {list(ratings.columns)}' +
                                  ('; is_valid marks the held-out rows, which alone are scored' if 'is_valid' in missing else ''))
@@ -366,7 +368,7 @@ def load(cls:Recommender, path, # a directory written by `save`
     "A recommender saved by `save`, checked before anything in it is trusted (`collabnb.store.load_model`); a dot-product model never imports PyTorch"
     return cls.from_parts(load_model(path))
 @patch(cls_method=True)
-def fit(cls:Recommender, ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out; all False: no validation)
+def fit(cls:Recommender, ratings:pd.DataFrame, # user, item, rating (or names `name_columns` recognises: userId, movieId, ...), optional title and is_valid (else a seeded random 20% is held out; all False: no validation)
         model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
         n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
         epochs:int|None=None, # epochs of the one-cycle schedule (None: 5); for a model with its own trainer, its sweeps (None: its default)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['COLUMN_NAMES', 'SPLITS', 'TIME_COLUMNS', 'MAX_SYNTHETIC', 'find_columns', 'check_id_collisions', 'timestamps',
-           'split_ratings', 'load_data', 'rating_scale', 'scale_range']
+__all__ = ['COLUMN_NAMES', 'SPLITS', 'TIME_COLUMNS', 'MAX_SYNTHETIC', 'find_columns', 'name_columns', 'check_id_collisions',
+           'timestamps', 'split_ratings', 'load_data', 'rating_scale', 'scale_range']
 
 # %% ../nbs/18_sources.ipynb #82c2548e
 COLUMN_NAMES = dict( # names recognised in a header line, in order of preference (compared without case)
@@ -31,6 +31,19 @@ def _first_line(path:Path, encoding:str|None=None) -> str:
     if path.stat().st_size == 0: raise ValueError(f'{path}: empty file')
     with path.open(encoding=codec) as f: return f.readline().rstrip('\r\n')
 
+def _match_columns(fields:list, given:dict, source, hint:str) -> dict|None:
+    "The columns of the kinds in `given` (user, item, rating) among `fields`: the `given` names, else the first of `COLUMN_NAMES` found; None when no name is known"
+    found = {}
+    for kind, names in COLUMN_NAMES.items():
+        if kind not in given: continue
+        if given[kind] is not None: found[kind] = given[kind]; continue
+        lower = [str(f).lower() for f in fields]
+        found[kind] = next((fields[lower.index(n)] for n in names if n in lower), None)
+    if all(v is None for k,v in found.items() if given[k] is None) and all(v is None for v in given.values()): return None
+    missing = [k for k,v in found.items() if v is None]
+    if missing: raise ValueError(f'{source}: cannot tell which column holds the {" and ".join(missing)} (columns: {", ".join(map(str, fields))}); {hint.format(missing[0])}')
+    return found
+
 def find_columns(path:str|Path, # a ratings file
                  sep:str|None=None, # field separator; None: sniffed
                  user_col:str|None=None, item_col:str|None=None, rating_col:str|None=None, # names given by the user, if any
@@ -43,17 +56,25 @@ def find_columns(path:str|Path, # a ratings file
     line = _first_line(path, encoding)
     sep = sep or _sniff_sep(line)
     fields = [f.strip().strip('"') for f in line.split(sep)]
-    given = dict(user=user_col, item=item_col, rating=rating_col)
-    found = {}
-    for kind, names in COLUMN_NAMES.items():
-        if given[kind] is not None: found[kind] = given[kind]; continue
-        lower = [f.lower() for f in fields]
-        found[kind] = next((fields[lower.index(n)] for n in names if n in lower), None)
-    if all(v is None for k,v in found.items() if given[k] is None) and all(v is None for v in given.values()):
-        return 0, 1, 2, sep
-    missing = [k for k,v in found.items() if v is None]
-    if missing: raise ValueError(f'{path}: cannot tell which column holds the {" and ".join(missing)} (columns: {", ".join(fields)}); pass --{missing[0]}-col')
-    return found['user'], found['item'], found['rating'], sep
+    found = _match_columns(fields, dict(user=user_col, item=item_col, rating=rating_col), path, 'pass --{}-col')
+    return (0, 1, 2, sep) if found is None else (found['user'], found['item'], found['rating'], sep)
+
+def name_columns(df:pd.DataFrame, # ratings under any of the names `find_columns` recognises (`userId`, `movieId`, ...)
+                 user_col:str|None=None, item_col:str|None=None, rating_col:str|None=None, # names given by the user, if any
+                 source:str='ratings', # where the frame came from, for the message
+                 kinds:tuple=('user', 'item', 'rating'), # the columns to find (a new user's ratings have no user)
+                ) -> pd.DataFrame: # the same rows, those columns renamed `user`, `item`, `rating`
+    "A frame of ratings with the column names collabnb uses, found as `find_columns` finds them in a file's header"
+    if not isinstance(df, pd.DataFrame): raise TypeError(f'{source}: expected a pandas DataFrame of ratings, got {type(df).__name__}')
+    given = {k: v for k,v in dict(user=user_col, item=item_col, rating=rating_col).items() if k in kinds}
+    found = _match_columns(list(df.columns), given, source, "name that column '{}'")
+    if found is None: raise ValueError(f'{source}: no {", ".join(kinds[:-1])} or {kinds[-1]} column among {list(df.columns)}')
+    absent = [c for c in found.values() if c not in df.columns]
+    if absent: raise ValueError(f'{source}: no column {absent[0]!r}; found {list(df.columns)}')
+    rename = {v: k for k,v in found.items() if v != k}
+    if not rename: return df
+    if clash := [k for k in rename.values() if k in df.columns]: raise ValueError(f'{source}: both {clash[0]!r} and {found[clash[0]]!r} columns; pass {clash[0]}_col= to say which')
+    return df.rename(columns=rename)
 
 # %% ../nbs/18_sources.ipynb #404db7e3
 def check_id_collisions(path:str|Path, # the ratings file
@@ -130,7 +151,7 @@ def _read_titles(path:Path, item_col, encoding:str|None=None) -> pd.Series|None:
     if item_col not in t.columns or 'title' not in t.columns: return None
     return t.drop_duplicates(item_col).set_index(item_col)['title']
 
-def load_data(data:str, # 'ml-100k', 'synthetic:N' or the path of a ratings file
+def load_data(data:str|pd.DataFrame, # 'ml-100k', 'synthetic:N', the path of a ratings file, or a frame of ratings (`name_columns` finds its columns)
               split:str='random', # one of `SPLITS`: 'random' (seeded 20%), 'time', 'user-time', 'leave-last-out', or for ml-100k 'u1'..'u5'
               user_col:str|None=None, item_col:str|None=None, rating_col:str|None=None, # column names (files only)
               sep:str|None=None, # separator (files only); None: sniffed
@@ -141,6 +162,12 @@ def load_data(data:str, # 'ml-100k', 'synthetic:N' or the path of a ratings file
              ) -> tuple: # (ratings: user, item, rating, title?, is_valid; a name for the source)
     "Ratings for `--data`, split into training and validation rows"
     if split not in SPLITS: raise ValueError(f'--split {split}: expected one of {", ".join(SPLITS)}')
+    if isinstance(data, pd.DataFrame): # kept as given when it has its own `is_valid`
+        from collabnb.data import check_ratings, check_duplicates
+        df = check_ratings(name_columns(data, user_col, item_col, rating_col, 'the frame'), 'the frame').reset_index(drop=True)
+        check_duplicates(df, 'the frame')
+        return (df if 'is_valid' in df.columns else split_ratings(df, split, seed=seed, source='the frame')), 'a frame'
+    if not isinstance(data, str): raise TypeError(f'data: expected a name, a path or a pandas DataFrame, got {type(data).__name__}')
     from collabnb.data import load_ratings, movielens_100k, ml100k_titles, read_ratings, check_duplicates
     hold_out = lambda df: split_ratings(df, split, seed=seed, source=str(data))
     if test is not None:

@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/store.html.md"""
 
 # %% ../nbs/19_store.ipynb #6b805004
 from __future__ import annotations
-import contextlib, hashlib, json, math, os, re, shutil
+import contextlib, hashlib, json, math, os, re, shutil, stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from safetensors import safe_open
 from safetensors.numpy import save as arrays_to_bytes, load as arrays_from_bytes
 
 from . import __version__
-from .files import _held, _is_scratch, _scratch, file_lock, recover_dir, write_dir, write_file
+from .files import VERSION, _held, _is_scratch, _remove, _scratch, _target, file_lock, read_dir, recover_dir, write_dir, write_file
 from .vocab import _plain, id_rows, rated_rows
 from .sources import rating_scale
 from .registry import architecture, build_module, check_sizes, dot_tables, model_kind, module_weights
@@ -29,8 +29,14 @@ __all__ = ['WEIGHTS_FILE', 'META_FILE', 'CHECKPOINT_FILE', 'FORMAT_VERSION', 'ch
 WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE = 'model.safetensors', 'meta.json', 'checkpoint.safetensors'
 
 def _half_written(p:Path) -> bool:
-    "Whether `p`, inside a model directory, is what a killed `write_file` of one of collabnb's files left: its marked temporary folder"
-    return re.fullmatch(r'\.(model\.safetensors|meta\.json|checkpoint\.safetensors)\.tmp-\w{8}', p.name) is not None and _is_scratch(p)
+    "Whether `p`, inside a model directory, is what a killed `write_file` of one of collabnb's files left: its marked temporary folder (or, killed as it was removed, that folder emptied)"
+    if re.fullmatch(r'\.(model\.safetensors|meta\.json|checkpoint\.safetensors)\.tmp-\w{8}', p.name) is None: return False
+    return _is_scratch(p) or (p.is_dir() and not p.is_symlink() and not any(p.iterdir()))
+
+def _is_marker(p:Path) -> bool:
+    "Whether `p` is the marker of one of the versioned folders `write_dir` makes where the system cannot exchange two folders (a plain file)"
+    try: return p.name == VERSION and stat.S_ISREG(os.lstat(p).st_mode)
+    except OSError: return False
 
 def _is_checkpoint(fn:Path) -> bool:
     try:
@@ -44,7 +50,7 @@ def check_replaceable(path:str|Path, # where a model is about to be written
     if not path.exists(): return
     if not path.is_dir(): raise ValueError(f'{path}: exists and is not a directory')
     names = sorted(p.name for p in path.iterdir())
-    foreign = [n for n in names if n not in (WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE) and not _half_written(path/n)]
+    foreign = [n for n in names if n not in (WEIGHTS_FILE, META_FILE, CHECKPOINT_FILE) and not _half_written(path/n) and not _is_marker(path/n)]
     if foreign: raise ValueError(f'{path}: exists and is not a collabnb model directory (it holds {foreign[0]!r}); refusing to replace it')
     if META_FILE in names:
         try: meta = json.loads((path/META_FILE).read_bytes())
@@ -57,10 +63,14 @@ def check_replaceable(path:str|Path, # where a model is about to be written
 
 def resolve_out(path:str|Path, # a model directory to write, as the user named it
                ) -> Path: # the directory to write
-    "`path`, or the directory a symbolic link at `path` points to: a link is written through, never replaced"
+    "`path`, or the directory a symbolic link at `path` points to: a user's link is written through, never replaced (collabnb's own link to versioned folders, where the system cannot exchange two folders, is replaced)"
+    if '\0' in str(path): raise ValueError(f'{str(path)!r}: a path cannot hold a NUL character')
     path = Path(path)
+    if path.name in ('', '..'): path = Path(os.path.abspath(path)) # `.`, `..`, `/`: the folder's own name, so that its lock lies beside it, not in it
+    if path == path.parent: raise ValueError(f'{path}: is the root of the file system; give --out a folder of its own')
     if not path.is_symlink(): return path
-    target = Path(os.path.realpath(path))
+    try: target = _target(path)
+    except ValueError: target = Path(os.path.realpath(path))
     if not target.exists(): raise ValueError(f'{path}: a symbolic link to {os.readlink(path)}, which does not exist; refusing to replace the link')
     return target
 
@@ -75,7 +85,8 @@ def _check_writable(dest:Path, name):
             os.fsync(f.fileno())
     except OSError as e: raise ValueError(f'{name}: cannot write there ({e.strerror})') from None
     finally:
-        if probe is not None: shutil.rmtree(probe, ignore_errors=True)
+        if probe is not None:
+            with contextlib.suppress(OSError): _remove(probe)
 
 def check_space(dest:Path, # the model directory about to be written
                 n_bytes:int, # about how many bytes the model and its checkpoint take
@@ -90,7 +101,8 @@ def model_writer(out:str|Path, # the model directory to write (`--out`)
                  primary:bool=True, # False in the other processes of a `torchrun` group: only the first one checks, locks and writes
                 ):
     "Get ready to write a model at `out` and yield the directory to write: follow a link, lock out other writers, undo what a killed run left, refuse what is not collabnb's or cannot be written"
-    dest = resolve_out(out)
+    try: dest = resolve_out(out)
+    except OSError as e: raise ValueError(f'{out}: cannot write there ({e.strerror})') from None
     lock = dest.parent/f'.{dest.name}.lock'
     if not primary or os.path.abspath(lock) in _held: # another process writes, or this one already checked and holds `out`
         yield dest
@@ -105,7 +117,7 @@ def model_writer(out:str|Path, # the model directory to write (`--out`)
         check_replaceable(dest)
         if dest.is_dir():
             for p in dest.iterdir():
-                if _half_written(p): shutil.rmtree(p)
+                if _half_written(p): _remove(p)
         _check_writable(dest, out)
         yield dest
 
@@ -215,15 +227,25 @@ def _read_meta(path:Path) -> dict:
         raise ValueError(f'{fn}: missing; {path} is not a collabnb model directory')
     try: meta = json.loads(fn.read_bytes())
     except ValueError as e: raise ValueError(f'{fn}: not valid JSON ({str(e).splitlines()[0]})') from None
+    except RecursionError: raise ValueError(f'{fn}: not a collabnb model description (nested too deeply to read)') from None
     if not isinstance(meta, dict) or meta.get('format') != 'collabnb-model': raise ValueError(f'{fn}: not a collabnb model description')
     v = meta.get('format_version')
-    if type(v) is not int or v < 1: raise ValueError(f'{fn}: format_version {v!r} is not a version number')
+    if type(v) is not int or not 1 <= v < 2**31: raise ValueError(f'{fn}: format_version {_short(v)} is not a version number')
     if v > FORMAT_VERSION:
         raise ValueError(f'{fn}: format version {v} is newer than this collabnb ({__version__}) reads (up to {FORMAT_VERSION}); upgrade collabnb')
     _check_meta_types(meta, fn)
     return meta
 
-def _is_id(x) -> bool: return isinstance(x, (str, int, float)) and not isinstance(x, bool)
+def _short(v) -> str: return r if len(r := repr(v)) <= 60 else r[:57] + '...' # a value from a file, quoted in one line of reasonable length
+
+def _is_id(x) -> bool: return isinstance(x, (str, int, float)) and not isinstance(x, bool) and (not isinstance(x, float) or math.isfinite(x))
+
+def _repeated(ids:list):
+    "The first id that appears twice in `ids` (1 and 1.0 are the same id, as they are to pandas); None where each is distinct"
+    seen = set()
+    for x in ids:
+        if x in seen: return x
+        seen.add(x)
 
 def _check_meta_types(meta:dict, fn:Path):
     "A one-line ValueError naming `fn` unless every entry of `meta` has the type collabnb writes"
@@ -239,10 +261,16 @@ def _check_meta_types(meta:dict, fn:Path):
     need(isinstance(w, dict) and type(w.get('bytes')) is int and isinstance(w.get('sha256'), str) and isinstance(w.get('tensors'), dict)
          and all(isinstance(t, dict) and isinstance(t.get('shape'), list) for t in w['tensors'].values()),
          'weights must give the size, sha256 and tensor shapes of the weights file')
-    for key in ('users', 'items'): need(isinstance(meta.get(key), list) and all(map(_is_id, meta[key])), f'{key} must be a list of ids')
+    for key in ('users', 'items'):
+        need(isinstance(meta.get(key), list) and all(map(_is_id, meta[key])), f'{key} must be a list of ids')
+        need((dup := _repeated(meta[key])) is None, f'{key} must be distinct ids ({_short(dup)} appears more than once)')
     t = meta.get('titles')
     need(t is None or (isinstance(t, list) and all(isinstance(x, str) for x in t)), 'titles must be a list of text')
     need(isinstance(meta.get('info', {}), dict), 'info must be an object')
+    s = meta.get('info', {}).get('scale') # the ratings' scale, which clips every score shown: a NaN bound would show NaN
+    if isinstance(s, dict) and all(isinstance(s.get(k), (int, float)) and not isinstance(s.get(k), bool) for k in ('low', 'high')):
+        need(math.isfinite(s['low']) and math.isfinite(s['high']) and s['low'] <= s['high'],
+             f"info's scale runs from {_short(s['low'])} to {_short(s['high'])}; it must run from a finite low to a finite high")
 
 def _read_weights(path:Path, meta:dict) -> dict:
     w, fn = meta['weights'], path/WEIGHTS_FILE
@@ -300,7 +328,7 @@ def load_model(path:str|Path, # a directory written by `save_model`
                device=None, # where to put the module of a model that is not a dot product; None: the CPU
               ) -> ModelParts:
     "The parts of a model saved by `save_model`, after checking its files; nothing is unpickled, and a dot-product model never imports PyTorch"
-    path = Path(path)
+    path = read_dir(path) # `path`, or its old version while a save without exchange has it renamed aside for a moment
     meta = _read_meta(path)
     ts = _read_weights(path, meta)
     _check_finite(ts, path/WEIGHTS_FILE, 'refusing to load a model whose scores would not be numbers')

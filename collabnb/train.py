@@ -20,7 +20,7 @@ from safetensors.torch import save as tensors_to_bytes
 
 from .data import check_ratings, encode_ids, random_split
 from .files import write_file
-from .sources import rating_scale, scale_range
+from .sources import name_columns, rating_scale, scale_range
 from .vocab import NA, _plain, id_rows, data_fingerprint
 from .registry import model_kind, new_module
 from .store import CHECKPOINT_FILE, ModelParts, check_space, model_writer
@@ -115,9 +115,13 @@ def _check_checkpoint(fn:Path, # the checkpoint file, for messages
 # %% ../nbs/20_train.ipynb #da27f73b
 def _check_number(name:str, v, whole:bool=False, zero:bool=False):
     "A one-line ValueError unless `v` is a finite number > 0 (>= 0 with `zero`), whole with `whole`"
-    ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and bool(np.isfinite(v)) and (v >= 0 if zero else v > 0)
-    if ok and whole: ok = float(v).is_integer()
-    if not ok: raise ValueError(f'{name}={v!r}: must be a {"whole " if whole else ""}number {">= 0" if zero else "> 0"}')
+    shown = r if len(r := repr(v)) <= 24 else r[:21] + '...'
+    ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and (v >= 0 if zero else v > 0)
+    if ok: ok = isinstance(v, (int, np.integer)) or math.isfinite(v) # a huge int is finite, and too large for a float
+    if ok and whole: ok = isinstance(v, (int, np.integer)) or float(v).is_integer()
+    if not ok: raise ValueError(f'{name}={shown}: must be a {"whole " if whole else ""}number {">= 0" if zero else "> 0"}')
+    most = 2**32 - 1 if name == 'seed' else 2**31 - 1 # what NumPy's seeds and PyTorch's sizes take
+    if whole and v > most: raise ValueError(f'{name}={shown}: must be at most {most:,}')
 
 def _memory() -> int|None:
     "Bytes of physical memory, or None where the system does not say"
@@ -273,7 +277,7 @@ def _fit(module:nn.Module, opt:_Adam, shuffle:torch.Generator, # the model, its 
     return history, None
 
 # %% ../nbs/20_train.ipynb #2f7c9d42
-def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and is_valid (else a seeded random 20% is held out; all False: no validation)
+def train_model(ratings:pd.DataFrame, # user, item, rating (or names `name_columns` recognises: userId, movieId, ...), optional title and is_valid (else a seeded random 20% is held out; all False: no validation)
                 model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
                 n_factors:int|None=None, # factors per user and item; None: 50 (for 'nn', fastai's rule of thumb)
                 epochs:int|None=None, # epochs of the one-cycle schedule (None: 5); for a model with its own trainer, its sweeps (None: its default)
@@ -295,6 +299,7 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
         if v is not None: _check_number(name, v, whole)
     if wd is not None: _check_number('wd', wd, zero=True)
     if n_factors is not None: _check_number('n_factors', n_factors, whole=True)
+    _check_number('seed', seed, whole=True, zero=True)
     kind = model_kind(model)
     rank, world_size = _rank_and_world()
     if kind.trainer is not None:
@@ -303,7 +308,7 @@ def train_model(ratings:pd.DataFrame, # user, item, rating, optional title and i
     elif epochs is None: epochs = 5
     lr, wd = 5e-3 if lr is None else lr, 0.1 if wd is None else wd
     with model_writer(out, primary=rank == 0) if out is not None else contextlib.nullcontext() as dest:
-        df = check_ratings(ratings, source).reset_index(drop=True)
+        df = check_ratings(name_columns(ratings, source=source), source).reset_index(drop=True)
         if 'is_valid' not in df.columns:
             df['is_valid'] = random_split(len(df), 0.2, seed)
         if df.is_valid.all(): raise ValueError(f'{source}: no training ratings (every row has is_valid set)')
