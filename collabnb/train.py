@@ -300,6 +300,13 @@ def train_model(ratings:pd.DataFrame, # user, item, rating (or names `name_colum
     if wd is not None: _check_number('wd', wd, zero=True)
     if n_factors is not None: _check_number('n_factors', n_factors, whole=True)
     _check_number('seed', seed, whole=True, zero=True)
+    if isinstance(y_range, str) and y_range != 'scale': raise ValueError(f"y_range={y_range!r}: expected 'scale', (low, high) or None")
+    if y_range is not None and not isinstance(y_range, str):
+        ok = isinstance(y_range, (tuple, list)) and len(y_range) == 2 and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) for v in y_range)
+        if not (ok and y_range[0] < y_range[1]): raise ValueError(f"y_range={y_range!r}: expected 'scale', (low, high) with finite low < high, or None")
+    if out is not None and not isinstance(out, (str, Path)): raise TypeError(f'out={out!r}: expected a folder path (str or Path) or None')
+    if resume and out is None: raise ValueError('resume=True: needs out=, the folder that holds the checkpoint')
+    if on_epoch is not None and not callable(on_epoch): raise TypeError(f'on_epoch={on_epoch!r}: expected a function of the epoch row, or None')
     kind = model_kind(model)
     rank, world_size = _rank_and_world()
     if kind.trainer is not None:
@@ -311,6 +318,7 @@ def train_model(ratings:pd.DataFrame, # user, item, rating (or names `name_colum
         df = check_ratings(name_columns(ratings, source=source), source).reset_index(drop=True)
         if 'is_valid' not in df.columns:
             df['is_valid'] = random_split(len(df), 0.2, seed)
+        elif not pd.api.types.is_bool_dtype(df.is_valid): raise ValueError(f'{source}: is_valid holds {df.is_valid.dtype} values; expected True/False (True: held out for validation)')
         if df.is_valid.all(): raise ValueError(f'{source}: no training ratings (every row has is_valid set)')
         valid = df.is_valid.to_numpy(bool)
         if bs is None: bs = default_bs(int((~valid).sum()))
