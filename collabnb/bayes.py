@@ -6,38 +6,58 @@ Docs: https://collabnb.github.io/collabnb/bayes.html.md"""
 
 # %% ../nbs/13_bayes.ipynb #21549da9
 from __future__ import annotations
-import math, time, warnings
+import functools, math, time, warnings
 
 import numpy as np
 import torch
-from torch.distributions import Gamma, MultivariateNormal, Wishart
+from torch import nn
+from torch.distributions import Gamma
 
 from .metrics import rmse
-from .torch_mf import BiasedMatrixFactorization
 
 # %% auto #0
-__all__ = ['BAYES_SETTINGS', 'RatingsCSR', 'normal_wishart_draw', 'draw_rows', 'conjugate_gradient', 'ImplicitLink', 'gibbs_mf',
-           'BayesianMF', 'fit_bayes']
+__all__ = ['BAYES_SETTINGS', 'RatingsCSR', 'normal_wishart_draw', 'draw_rows', 'draw_many', 'draw_few', 'conjugate_gradient',
+           'ImplicitLink', 'LowRankMean', 'gibbs_mf', 'BayesianMF', 'fit_bayes']
 
 # %% ../nbs/13_bayes.ipynb #056f21dd
 class RatingsCSR:
-    "The training ratings seen from one side: a sparse (rows x cols) matrix in CSR form, and the order that sorts the ratings by row"
+    "The training ratings seen from one side, sorted by row: a sparse (rows x cols) matrix in CSR form, the order that sorts them, and the rows grouped by their number of ratings"
     def __init__(self,
                  rows:torch.Tensor, # (n,) row code of each rating: the user (or the item, for the items' side)
                  cols:torch.Tensor, # (n,) column code: the item (or the user)
                  n_rows:int, n_cols:int, # the matrix's shape
+                 few:int=8, # rows with at most this many ratings are drawn by `draw_few`, the others by `draw_many`
                 ):
         self.order = torch.argsort(rows, stable=True)
         self.counts = torch.bincount(rows, minlength=n_rows)
         self.crow = torch.cat([torch.zeros(1, dtype=torch.int64), self.counts.cumsum(0)])
-        self.col, self.shape = cols[self.order], (n_rows, n_cols)
+        self.col, self.shape, n = cols[self.order], (n_rows, n_cols), len(rows)
+        self.row = torch.arange(n_rows).repeat_interleave(self.counts) # each rating's row, in CSR order
+        # the rows with more than `few` ratings, as a CSR matrix of their own: its ratings' positions in CSR order, and their columns
+        self.many = (self.counts > few).nonzero()[:, 0]
+        c = self.counts[self.many]
+        self.many_crow = torch.cat([torch.zeros(1, dtype=torch.int64), c.cumsum(0)])
+        self.many_pos = torch.arange(int(c.sum())) + (self.crow[self.many] - self.many_crow[:-1]).repeat_interleave(c)
+        self.many_col = self.col[self.many_pos]
+        # the others in groups of rows with 0, 1, 2, 3-4, 5-8, ... ratings: (rows, their ratings' positions padded with n, their columns)
+        self.groups, low = [], -1
+        for high in sorted({0, few} | {2 ** k for k in range(few.bit_length()) if 2 ** k < few}):
+            r = ((self.counts > low) & (self.counts <= high)).nonzero()[:, 0]
+            if len(r):
+                slot = torch.arange(high)
+                pos = torch.where(slot < self.counts[r, None], self.crow[r, None] + slot, n)
+                self.groups.append((r, pos, torch.cat([self.col, torch.zeros(1, dtype=torch.int64)])[pos]))
+            low = high
 
     def matrix(self, values:torch.Tensor, # (n,) one value per rating, in the ratings' own order
               ) -> torch.Tensor: # sparse CSR (n_rows, n_cols), float64
         "The sparse matrix holding `values` at the ratings' positions"
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta') # it is what we need, and it works
-            return torch.sparse_csr_tensor(self.crow, self.col, values[self.order].double(), self.shape, check_invariants=False)
+        return _csr(self.crow, self.col, values[self.order].double(), self.shape)
+
+def _csr(crow, col, values, shape):
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta') # it is what we need, and it works
+        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 # %% ../nbs/13_bayes.ipynb #17ae4e0c
 def normal_wishart_draw(theta:torch.Tensor, # (n, d) the current rows (minus any prior-mean shift)
@@ -48,29 +68,74 @@ def normal_wishart_draw(theta:torch.Tensor, # (n, d) the current rows (minus any
     mean = theta.mean(0)
     scatter = (theta - mean).T @ (theta - mean)
     scale = torch.linalg.inv(torch.eye(d, dtype=theta.dtype) + scatter + (beta0 * n / (beta0 + n)) * torch.outer(mean, mean))
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='Singular sample detected') # torch's check is over-cautious in float64
-        prec = Wishart(df=torch.tensor(float(d + n), dtype=theta.dtype), covariance_matrix=(scale + scale.T) / 2).sample()
-    cov = torch.linalg.inv((beta0 + n) * prec)
-    return MultivariateNormal(n * mean / (beta0 + n), covariance_matrix=(cov + cov.T) / 2).sample(), prec
+    # Bartlett: prec = (LA)(LA)ᵀ with LLᵀ = scale, A lower triangular, A_jj² ~ χ²(d + n - j), standard normal below the diagonal
+    chi2 = 2 * Gamma(torch.arange(d + n, n, -1, dtype=theta.dtype) / 2, 1.).sample()
+    la = torch.linalg.cholesky((scale + scale.T) / 2) @ (torch.randn(d, d).double().tril(-1) + torch.diag(chi2.sqrt()))
+    # the mean ~ N(n·mean/(beta0 + n), ((beta0 + n) prec)⁻¹), drawn as (LA)⁻ᵀz/√(beta0 + n)
+    noise = torch.linalg.solve_triangular(la.T, torch.randn(d, 1).double(), upper=True)[:, 0]
+    return n * mean / (beta0 + n) + noise / math.sqrt(beta0 + n), la @ la.T
 
 # %% ../nbs/13_bayes.ipynb #f14fb956
 def draw_rows(side:RatingsCSR, # this side's ratings
-              target:torch.Tensor, # (n,) what each rating leaves for this row to explain (rating - mean - the other side's bias)
+              target:torch.Tensor, # (n,) what each rating leaves for this row to explain (rating - mean - the other side's bias), in CSR order
               other:torch.Tensor, # (n_cols, d) the other side's rows x_j: its factors and a 1 for this side's bias
-              weight:torch.Tensor, # (n,) noise precision of each rating
+              weight:torch.Tensor, # (n,) noise precision of each rating, in CSR order
               prior_mean:torch.Tensor, # (d,) or (n_rows, d)
               prior_prec:torch.Tensor, # (d, d)
              ) -> torch.Tensor: # (n_rows, d) new rows
     "Every row drawn from its Gaussian posterior N(P⁻¹(Λm + Σ_j α_j t_j x_j), P⁻¹), P = Λ + Σ_j α_j x_j x_jᵀ, the sums over the row's ratings"
-    d = other.shape[1]
-    outer = (other[:, :, None] * other[:, None, :]).reshape(len(other), d * d)
-    prec = (side.matrix(weight) @ outer).reshape(-1, d, d) + prior_prec
-    rhs = side.matrix(weight * target) @ other + prior_mean @ prior_prec
-    chol = torch.linalg.cholesky(prec)
-    mean = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
-    noise = torch.linalg.solve_triangular(chol.transpose(1, 2), torch.randn(len(prec), d, 1, dtype=torch.float64), upper=True)[:, :, 0]
-    return mean + noise
+    rows = torch.empty(side.shape[0], other.shape[1], dtype=torch.float64)
+    prior_mean = prior_mean.expand_as(rows)
+    if len(side.many): rows[side.many] = draw_many(side, target, other, weight, prior_mean[side.many], prior_prec)
+    if side.groups:
+        low = torch.linalg.cholesky(prior_prec)
+        cov, root = torch.cholesky_inverse(low), torch.linalg.solve_triangular(low, torch.eye(len(low), dtype=torch.float64), upper=False)
+        zero = torch.zeros(1, dtype=torch.float64)
+        target, weight = torch.cat([target, zero]), torch.cat([weight, zero]) # the padding slot: no weight, so no effect
+        for r, pos, cols in side.groups: rows[r] = draw_few(pos, cols, target, other, weight, prior_mean[r], cov, root)
+    return rows
+
+# %% ../nbs/13_bayes.ipynb #7be822ca
+def _pairs(x): return torch.cat([x[:, a:a + 1] * x[:, a:] for a in range(x.shape[1])], 1) # x_a x_b for a <= b: the upper triangle of x xᵀ
+@functools.cache
+def _unpack(d): # where each of the d x d entries sits among the d(d+1)/2 of `_pairs`
+    iu, pos = torch.triu_indices(d, d), torch.empty(d, d, dtype=torch.int64)
+    pos[iu[0], iu[1]] = pos[iu[1], iu[0]] = torch.arange(iu.shape[1])
+    return pos.reshape(-1)
+
+def draw_many(side:RatingsCSR, target:torch.Tensor, other:torch.Tensor, weight:torch.Tensor, # as `draw_rows`
+              prior_mean:torch.Tensor, # (n_many, d) the prior mean of each row of `side.many`
+              prior_prec:torch.Tensor, # (d, d)
+             ) -> torch.Tensor: # (n_many, d) the rows of `side.many`, drawn
+    "The rows with many ratings: their precision matrices summed by one sparse product, then a batched Cholesky factorisation, a solve and a draw"
+    d, shape, w = other.shape[1], (len(side.many), side.shape[1]), weight[side.many_pos]
+    # the sums of x xᵀ in float32, then added to Λ in float64: a relative error of 1e-7 on each sum, far below the sampling noise
+    sums = _csr(side.many_crow, side.many_col, w.float(), shape) @ _pairs(other.float())
+    prec = sums.index_select(1, _unpack(d)).view(-1, d, d).double().add_(prior_prec)
+    rhs = _csr(side.many_crow, side.many_col, w * target[side.many_pos], shape) @ other + prior_mean @ prior_prec
+    chol = torch.from_numpy(np.linalg.cholesky(prec.numpy())) # numpy's batched Cholesky runs faster than PyTorch's on small matrices
+    half = torch.linalg.solve_triangular(chol, rhs[:, :, None], upper=False) # L⁻¹ rhs
+    noise = torch.randn(len(prec), d, 1).double() # float32 normals, like every draw of the sampler: five times faster than float64's
+    return torch.linalg.solve_triangular(chol.mT, half + noise, upper=True)[:, :, 0] # L⁻ᵀ(L⁻¹ rhs + z): mean P⁻¹ rhs, covariance P⁻¹
+
+# %% ../nbs/13_bayes.ipynb #3f1e2d40
+def draw_few(pos:torch.Tensor, # (n, c) the ratings of n rows that have at most c each: positions in CSR order, padded with the last
+             cols:torch.Tensor, # (n, c) the column of each rating
+             target:torch.Tensor, other:torch.Tensor, weight:torch.Tensor, # as `draw_rows`, with a last, padding rating of weight 0
+             prior_mean:torch.Tensor, # (n, d)
+             cov:torch.Tensor, # (d, d) the prior covariance Λ⁻¹
+             root:torch.Tensor, # (d, d) L⁻¹ with LLᵀ = Λ, so that z L⁻¹ has covariance Λ⁻¹
+            ) -> torch.Tensor: # (n, d) the rows, drawn
+    "Rows with few ratings: a draw from the prior, corrected by the ratings (Matheron's rule), with c x c systems in place of d x d factorisations"
+    n, c = pos.shape
+    theta = prior_mean + torch.randn(n, len(cov)).double() @ root
+    if c == 0: return theta
+    s = weight[pos].sqrt()
+    x = other[cols] * s[..., None] # (n, c, d): each rating's x_j scaled by √α_j, zero in padding
+    a = (x.reshape(-1, len(cov)) @ cov).reshape(x.shape) # Λ⁻¹ x_j
+    k = a @ x.mT + torch.eye(c, dtype=torch.float64) # X Λ⁻¹ Xᵀ + I
+    resid = target[pos] * s - (x @ theta[..., None])[..., 0] - torch.randn(n, c).double()
+    return theta + (a.mT @ torch.linalg.solve(k, resid[..., None]))[..., 0]
 
 # %% ../nbs/13_bayes.ipynb #1529e058
 def conjugate_gradient(matvec, # X -> A X for a symmetric positive definite A
@@ -96,23 +161,66 @@ def conjugate_gradient(matvec, # X -> A X for a symmetric positive definite A
 # %% ../nbs/13_bayes.ipynb #747bdbe5
 class ImplicitLink:
     "A shift of each row's prior mean by F β, F the row's normalised indicator of what it rated; β drawn each sweep, with ridge precision `ridge`"
-    def __init__(self, side:RatingsCSR, ridge:float, d:int):
-        n = len(side.col)
-        weight = (1 / side.counts.clamp(min=1).double().sqrt()).repeat_interleave(side.counts)
-        self.F = side.matrix(torch.empty(n, dtype=torch.float64).index_put_((side.order,), weight)) # 1/√(ratings of the row) where it rated
+    def __init__(self, side:RatingsCSR, ridge:float, d:int,
+                 dense_limit:int=2048, # invert a matrix of the smaller side's size once when that side has at most this many rows; else conjugate gradients
+                ):
+        weight = (1 / side.counts.clamp(min=1).double().sqrt()).repeat_interleave(side.counts) # in CSR order, row after row
+        self.F = _csr(side.crow, side.col, weight, side.shape) # 1/√(ratings of the row) where it rated
         self.Ft = self.F.t().to_sparse_csr()
-        self.ridge, self.beta = ridge, torch.zeros(side.shape[1], d, dtype=torch.float64)
-
-    def offset(self) -> torch.Tensor: return self.F @ self.beta
+        n_rows, n_cols = side.shape
+        self.ridge, self.noise_shape, self.inv = ridge, (n_cols, d), None
+        self.beta = torch.zeros(n_cols, d, dtype=torch.float64) # None where F β comes without it (below)
+        self.shift = torch.zeros(n_rows, d, dtype=torch.float64) # F β, the prior-mean shift
+        if min(side.shape) <= dense_limit:
+            # A = FᵀF + ridge·I is n_cols x n_cols; with more columns than rows, F A⁻¹ = (FFᵀ + ridge·I)⁻¹F needs only the smaller inverse
+            self.woodbury = n_cols > n_rows
+            small = (self.F @ self.Ft if self.woodbury else self.Ft @ self.F).to_dense()
+            small.diagonal().add_(ridge)
+            self.inv = torch.cholesky_inverse(torch.linalg.cholesky(small)).float() # float32: a third of the time per product, rounding far below the noise
+            if self.woodbury: self.beta = None
 
     def draw(self, target:torch.Tensor, # (n_rows, d) rows minus their prior mean
              prec:torch.Tensor, # (d, d) the rows' prior precision
             ):
-        "β from its posterior: A⁻¹(Fᵀ T + (Fᵀ E₁ + √ridge E₂) Lᵀ), A = FᵀF + ridge I, E standard normal, LLᵀ = prec⁻¹"
+        "β from its posterior, A⁻¹(Fᵀ T + (Fᵀ E₁ + √ridge E₂) Lᵀ) with A = FᵀF + ridge·I, E standard normal, LLᵀ = prec⁻¹; and the shift F β"
         low = torch.linalg.cholesky(torch.linalg.inv(prec))
-        e1, e2 = torch.randn_like(target), torch.randn_like(self.beta)
-        b = self.Ft @ target + (self.Ft @ e1 + math.sqrt(self.ridge) * e2) @ low.T
-        self.beta = conjugate_gradient(lambda x: self.Ft @ (self.F @ x) + self.ridge * x, b, self.beta)
+        e1, e2 = torch.randn(target.shape).double(), torch.randn(self.noise_shape).double()
+        b = self.Ft @ (target + e1 @ low.T) + math.sqrt(self.ridge) * e2 @ low.T
+        if self.inv is None: self.beta = conjugate_gradient(lambda x: self.Ft @ (self.F @ x) + self.ridge * x, b, self.beta) # from the last β
+        elif not self.woodbury: self.beta = (self.inv @ b.float()).double()
+        # with the Woodbury inverse, F A⁻¹b = (FFᵀ + ridge·I)⁻¹F b: the shift without β
+        self.shift = (self.inv @ (self.F @ b).float()).double() if self.beta is None else self.F @ self.beta
+
+# %% ../nbs/13_bayes.ipynb #1a0c5e11
+class LowRankMean:
+    "The running average of the samples' U Vᵀ, held as tables of at most `rank` columns: every `every` samples are appended and the whole truncated again"
+    def __init__(self, rank:int=60, # columns kept
+                 every:int=8, # samples held before each truncation
+                ):
+        self.rank, self.every, self.n, self.held, self.approx = rank, every, 0, [], None
+
+    def add(self, users:torch.Tensor, # (n_users, k) one sample's user factors
+            items:torch.Tensor, # (n_items, k) its item factors
+           ):
+        self.held.append((users.float(), items.float()))
+        self.n += 1
+        if len(self.held) == self.every: self._truncate()
+
+    def _truncate(self):
+        p, q = (torch.cat(([] if self.approx is None else [self.approx[s]]) + [h[s] for h in self.held], 1) for s in (0, 1))
+        self.held = []
+        # p = Op Dp^½ Epᵀ from pᵀp = Ep Dp Epᵀ (Op orthonormal), the same for q; so p qᵀ = Op C Oqᵀ, C = Dp^½ Epᵀ Eq Dq^½, whose SVD truncates it
+        (dp, ep), (dq, eq) = torch.linalg.eigh(p.T @ p), torch.linalg.eigh(q.T @ q)
+        kp, kq = dp > dp[-1] * 1e-6, dq > dq[-1] * 1e-6 # directions p or q does not span
+        dp, ep, dq, eq = dp[kp], ep[:, kp], dq[kq], eq[:, kq]
+        w, s, zt = torch.linalg.svd((ep * dp.sqrt()).T @ (eq * dq.sqrt()), full_matrices=False)
+        r = s[:self.rank].sqrt()
+        self.approx = (p @ (ep / dp.sqrt() @ w[:, :self.rank] * r), q @ (eq / dq.sqrt() @ zt[:self.rank].T * r))
+
+    def tables(self) -> tuple: # (users (n_users, r), items (n_items, r)), float32, r <= rank
+        "Tables whose products are the average of the samples' U Vᵀ (to the truncation)"
+        if self.held: self._truncate()
+        return tuple(t / math.sqrt(self.n) for t in self.approx)
 
 # %% ../nbs/13_bayes.ipynb #4c38a441
 def gibbs_mf(users, # (n,) user code of each training rating
@@ -125,6 +233,8 @@ def gibbs_mf(users, # (n,) user code of each training rating
              implicit_ridge:float|None=1.0, # ridge precision of the implicit-feedback link; None: plain Bayesian MF
              keep_every:int=1, # keep every k-th sample after the burn-in
              noise_prior:float|None=5.0, # pseudo-ratings behind each user's and item's own noise scale; None: one noise level for all
+             rank:int=60, # columns of the returned factor tables (`LowRankMean`)
+             few:int=8, # rows with at most this many ratings are drawn by Matheron's rule (`draw_few`); 0: all by Cholesky (`draw_many`)
              scale:tuple|None=None, # (low, high): validation predictions are clipped to it; None: the training ratings' range
              valid:tuple|None=None, # (users, items, ratings) to score the running posterior mean on after each kept sample
              seed:int=0, # seed of torch's generator
@@ -137,63 +247,81 @@ def gibbs_mf(users, # (n,) user code of each training rating
         # copied, not shared: pandas hands out read-only arrays, which torch warns about on sharing
         u, i = torch.tensor(np.asarray(users), dtype=torch.int64), torch.tensor(np.asarray(items), dtype=torch.int64)
         r = torch.tensor(np.asarray(ratings), dtype=torch.float64)
+        # the ratings sorted by user, then item: the users' CSR order, in which the sampled product below returns them; and each row's
+        # columns in increasing order, which the sparse products read faster
+        by_user_order = torch.argsort(u * n_items + i)
+        u, i, r = u[by_user_order], i[by_user_order], r[by_user_order]
         lo, hi = scale if scale is not None else (float(r.min()), float(r.max()))
         mu, k, d = float(r.mean()), n_factors, n_factors + 1
-        by_user, by_item = RatingsCSR(u, i, n_users, n_items), RatingsCSR(i, u, n_items, n_users)
+        by_user, by_item = RatingsCSR(u, i, n_users, n_items, few), RatingsCSR(i, u, n_items, n_users, few)
+        ratings_of = {by_user: r, by_item: r[by_item.order]} # each side's ratings in its own CSR order
+        pattern = by_user.matrix(torch.ones(len(r)))
         links = {side: None if implicit_ridge is None else ImplicitLink(side, implicit_ridge, d) for side in (by_user, by_item)}
         rows = {by_user: torch.cat([0.1 * torch.randn(n_users, k, dtype=torch.float64), torch.zeros(n_users, 1, dtype=torch.float64)], 1),
                 by_item: torch.cat([0.1 * torch.randn(n_items, k, dtype=torch.float64), torch.zeros(n_items, 1, dtype=torch.float64)], 1)}
         if valid is not None: vu, vi, vr = (torch.as_tensor(np.asarray(a)) for a in valid)
-        alpha, kept, history, total = 2.0, [], [], None
+        alpha, history, total, mean_uv = 2.0, [], None, LowRankMean(rank)
+        bias_u, bias_i = torch.zeros(n_users, dtype=torch.float64), torch.zeros(n_items, dtype=torch.float64)
         scale_u, scale_i = torch.ones(n_users, dtype=torch.float64), torch.ones(n_items, dtype=torch.float64)
+        ones_u, ones_i = torch.ones(n_users, 1, dtype=torch.float64), torch.ones(n_items, 1, dtype=torch.float64)
         for sweep in range(n_sweeps):
             start = time.perf_counter()
-            weight = alpha * scale_u[u] * scale_i[i]
-            for side, other, codes in ((by_item, by_user, u), (by_user, by_item, i)):
+            for side, other, scale_side, scale_other in ((by_item, by_user, scale_i, scale_u), (by_user, by_item, scale_u, scale_i)):
                 link = links[side]
-                shift = 0. if link is None else link.offset()
+                shift = 0. if link is None else link.shift
                 mean, prec = normal_wishart_draw(rows[side] - shift)
                 if link is not None:
                     link.draw(rows[side] - mean, prec)
-                    shift = link.offset()
-                x = torch.cat([rows[other][:, :k], torch.ones(len(rows[other]), 1, dtype=torch.float64)], 1)
-                rows[side] = draw_rows(side, r - mu - rows[other][codes, k], x, weight, mean + shift, prec)
+                    shift = link.shift
+                x = torch.cat([rows[other][:, :k], ones_u if other is by_user else ones_i], 1) # the other side's factors and a 1
+                weight = alpha * scale_side[side.row] * scale_other[side.col] # gathered from the small tables, in this side's order
+                rows[side] = draw_rows(side, ratings_of[side] - mu - rows[other][side.col, k], x, weight, mean + shift, prec)
             U, V = rows[by_user], rows[by_item]
-            err2 = torch.cat([(mu + U[u[s], k] + V[i[s], k] + (U[u[s], :k] * V[i[s], :k]).sum(1) - r[s]) ** 2
-                              for s in torch.split(torch.arange(len(r)), 1 << 20)]) # in slices: n x k temporaries would grow with the data
-            alpha = float(Gamma(1. + len(r) / 2, 1. + float((err2 * scale_u[u] * scale_i[i]).sum()) / 2).sample())
+            # every rating's U_u·V_i + b_u + c_i at once, computed only where a rating is (no n x k temporaries)
+            fitted = torch.sparse.sampled_addmm(pattern, torch.cat([U, ones_u], 1), torch.cat([V[:, :k], ones_i, V[:, k:]], 1).T, beta=0.).values()
+            err2 = (mu + fitted - r) ** 2
+            su, si = scale_u[u], scale_i[i]
+            alpha = float(Gamma(1. + len(r) / 2, 1. + float((err2 * su * si).sum()) / 2).sample())
             if noise_prior is not None: # each user's and item's precision relative to alpha: Gamma(a0, a0) a priori, mean 1
                 a0 = noise_prior
-                scale_u = Gamma(a0 + by_user.counts / 2, a0 + torch.zeros(n_users, dtype=torch.float64).index_add_(0, u, alpha * scale_i[i] * err2) / 2).sample()
+                scale_u = Gamma(a0 + by_user.counts / 2, a0 + torch.zeros(n_users, dtype=torch.float64).index_add_(0, u, alpha * si * err2) / 2).sample()
                 scale_i = Gamma(a0 + by_item.counts / 2, a0 + torch.zeros(n_items, dtype=torch.float64).index_add_(0, i, alpha * scale_u[u] * err2) / 2).sample()
             row = dict(sweep=sweep + 1, train_rmse=math.sqrt(float(err2.mean())))
             if sweep >= burn_in and (sweep - burn_in) % keep_every == 0:
-                kept.append((U.float(), V.float()))
+                mean_uv.add(U[:, :k], V[:, :k])
+                bias_u += U[:, k]; bias_i += V[:, k]
                 if valid is not None:
                     p = mu + U[vu, k] + V[vi, k] + (U[vu, :k] * V[vi, :k]).sum(1)
                     total = p if total is None else total + p
-                    row['valid_rmse'] = rmse((total / len(kept)).clamp(lo, hi), vr)
+                    row['valid_rmse'] = rmse((total / mean_uv.n).clamp(lo, hi), vr)
             row['seconds'] = time.perf_counter() - start
             history.append(row)
             if log: log(row)
     finally: torch.random.set_rng_state(gen_state)
-    if not kept: raise ValueError(f'n_sweeps={n_sweeps}, burn_in={burn_in}: no sample is kept; need n_sweeps > burn_in')
-    root = math.sqrt(len(kept))
-    return dict(user=torch.cat([s[0][:, :k] for s in kept], 1).numpy() / root, item=torch.cat([s[1][:, :k] for s in kept], 1).numpy() / root,
-                user_bias=torch.stack([s[0][:, k] for s in kept]).mean(0).numpy(), item_bias=torch.stack([s[1][:, k] for s in kept]).mean(0).numpy(),
+    if not mean_uv.n: raise ValueError(f'n_sweeps={n_sweeps}, burn_in={burn_in}: no sample is kept; need n_sweeps > burn_in')
+    user, item = mean_uv.tables()
+    return dict(user=user.numpy(), item=item.numpy(), user_bias=(bias_u / mean_uv.n).numpy(), item_bias=(bias_i / mean_uv.n).numpy(),
                 mean=mu, history=history)
 
 # %% ../nbs/13_bayes.ipynb #5c7f7abd
 BAYES_SETTINGS = dict(n_factors=20, n_sweeps=125, burn_in=20, implicit_ridge=2.0, noise_prior=10.0, keep_every=1) # chosen in the benchmark lesson
 
 # %% ../nbs/13_bayes.ipynb #d0f2bf75
-class BayesianMF(BiasedMatrixFactorization):
-    "The posterior mean of `gibbs_mf` as a module: user·item + biases + mean, each table holding the kept samples' factors side by side (scaled by 1/√S)"
+class BayesianMF(nn.Module):
+    "The posterior mean of `gibbs_mf` as a module: user·item + user bias + item bias + mean, the factor tables holding `LowRankMean`'s columns"
     def __init__(self, n_users:int, n_items:int, # table rows
-                 n_factors:int=10, # columns: factors per sample times kept samples
+                 n_factors:int=10, # columns of the factor tables
                  global_mean:float=0., # the mean training rating
                 ):
-        super().__init__(n_users, n_items, n_factors, global_mean=global_mean)
+        super().__init__()
+        self.user_factors, self.item_factors = nn.Embedding(n_users, n_factors), nn.Embedding(n_items, n_factors)
+        self.user_bias, self.item_bias = nn.Embedding(n_users, 1), nn.Embedding(n_items, 1)
+        self.global_bias = nn.Parameter(torch.tensor(float(global_mean)))
+
+    def forward(self, x:torch.Tensor, # (bs, 2) user and item codes
+               ) -> torch.Tensor: # (bs,) predicted ratings
+        u, i = x[:, 0], x[:, 1]
+        return (self.user_factors(u) * self.item_factors(i)).sum(1) + self.user_bias(u)[:, 0] + self.item_bias(i)[:, 0] + self.global_bias
 
 # %% ../nbs/13_bayes.ipynb #28cb41a7
 def fit_bayes(users, items, ratings, # training ratings: user and item rows, rating
@@ -204,7 +332,7 @@ def fit_bayes(users, items, ratings, # training ratings: user and item rows, rat
               scale:tuple|None=None, # the ratings' (low, high): validation predictions are clipped to it
               valid:tuple|None=None, # (users, items, ratings) scored after each kept sample
               log=None, # called with each history row
-              **settings, # any other `gibbs_mf` argument (burn_in, implicit_ridge, keep_every)
+              **settings, # any other `gibbs_mf` argument (burn_in, implicit_ridge, keep_every, rank, few)
              ) -> tuple: # (BayesianMF, history: a dict per sweep)
     "Sample Bayesian MF with `BAYES_SETTINGS` (overridden by the arguments); its posterior mean as a `BayesianMF`"
     s = {**BAYES_SETTINGS, **settings, **{k: v for k, v in dict(n_factors=n_factors, n_sweeps=n_sweeps).items() if v is not None}}

@@ -326,8 +326,8 @@ def train_model(ratings:pd.DataFrame, # user, item, rating (or names `name_colum
         scale = rating_scale(df.rating[~valid])
         if isinstance(y_range, str): y_range = scale_range(scale) # any other string is refused by `new_module` below
         check_output_range(df, y_range if has_range(model) else None, source)
-        from fastai.torch_core import set_seed # seeds Python's, NumPy's and PyTorch's generators, which a model's own trainer may draw from
-        set_seed(seed)
+        import random # fastai's `set_seed`, written out: importing fastai for it would cost a model with its own trainer a second
+        torch.manual_seed(seed); torch.cuda.manual_seed_all(seed); np.random.seed(seed % (2**32 - 1)); random.seed(seed)
         codes, (users, items) = _encode(df, valid)
         check_fits(model, len(users), len(items), n_factors)
         train = df[~valid]
