@@ -8,6 +8,7 @@ Docs: https://collabnb.github.io/collabnb/args.html.md"""
 from __future__ import annotations
 import argparse, math, os
 from pathlib import Path
+from fastcore.xtras import truncstr
 
 # %% auto #0
 __all__ = ['MAX_COUNT', 'UsageError', 'Parser', 'positive_int', 'thread_count', 'seed_int', 'positive_float',
@@ -29,7 +30,7 @@ def positive_int(s:str) -> int:
     try: v = int(s)
     except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number') from None
     if v < 1: raise argparse.ArgumentTypeError(f'{s} must be at least 1')
-    if v > MAX_COUNT: raise argparse.ArgumentTypeError(f'{s[:20]}{"..." if len(s) > 20 else ""} is more than {MAX_COUNT:,}')
+    if v > MAX_COUNT: raise argparse.ArgumentTypeError(f'{truncstr(s, 23, "...")} is more than {MAX_COUNT:,}')
     return v
 
 def thread_count(s:str) -> int:
@@ -42,7 +43,7 @@ def seed_int(s:str) -> int:
     "An argparse type: a random seed, a whole number from 0 to 2**32 - 1 (the range NumPy's seeds take)"
     try: v = int(s)
     except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number') from None
-    if not 0 <= v < 2**32: raise argparse.ArgumentTypeError(f'{s[:20]}{"..." if len(s) > 20 else ""} must be from 0 to {2**32 - 1:,}')
+    if not 0 <= v < 2**32: raise argparse.ArgumentTypeError(f'{truncstr(s, 23, "...")} must be from 0 to {2**32 - 1:,}')
     return v
 
 def positive_float(s:str) -> float:

@@ -14,6 +14,7 @@ from torch import nn
 from torch.distributions import Gamma
 
 from .metrics import rmse
+from .torch_mf import BiasedMatrixFactorization
 
 # %% auto #0
 __all__ = ['BAYES_SETTINGS', 'RatingsCSR', 'normal_wishart_draw', 'draw_rows', 'draw_many', 'draw_few', 'conjugate_gradient',
@@ -307,21 +308,13 @@ def gibbs_mf(users, # (n,) user code of each training rating
 BAYES_SETTINGS = dict(n_factors=20, n_sweeps=125, burn_in=20, implicit_ridge=2.0, noise_prior=10.0, keep_every=1) # chosen in the benchmark lesson
 
 # %% ../nbs/13_bayes.ipynb #d0f2bf75
-class BayesianMF(nn.Module):
+class BayesianMF(BiasedMatrixFactorization):
     "The posterior mean of `gibbs_mf` as a module: user·item + user bias + item bias + mean, the factor tables holding `LowRankMean`'s columns"
     def __init__(self, n_users:int, n_items:int, # table rows
                  n_factors:int=10, # columns of the factor tables
                  global_mean:float=0., # the mean training rating
                 ):
-        super().__init__()
-        self.user_factors, self.item_factors = nn.Embedding(n_users, n_factors), nn.Embedding(n_items, n_factors)
-        self.user_bias, self.item_bias = nn.Embedding(n_users, 1), nn.Embedding(n_items, 1)
-        self.global_bias = nn.Parameter(torch.tensor(float(global_mean)))
-
-    def forward(self, x:torch.Tensor, # (bs, 2) user and item codes
-               ) -> torch.Tensor: # (bs,) predicted ratings
-        u, i = x[:, 0], x[:, 1]
-        return (self.user_factors(u) * self.item_factors(i)).sum(1) + self.user_bias(u)[:, 0] + self.item_bias(i)[:, 0] + self.global_bias
+        super().__init__(n_users, n_items, n_factors, global_mean=global_mean)
 
 # %% ../nbs/13_bayes.ipynb #28cb41a7
 def fit_bayes(users, items, ratings, # training ratings: user and item rows, rating

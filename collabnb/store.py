@@ -10,6 +10,7 @@ import contextlib, hashlib, json, math, os, re, shutil, stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastcore.xtras import truncstr
 import numpy as np
 import pandas as pd
 from safetensors import safe_open
@@ -236,7 +237,7 @@ def _read_meta(path:Path) -> dict:
     _check_meta_types(meta, fn)
     return meta
 
-def _short(v) -> str: return r if len(r := repr(v)) <= 60 else r[:57] + '...' # a value from a file, quoted in one line of reasonable length
+def _short(v) -> str: return truncstr(repr(v), 60, '...') # a value from a file, quoted in one line of reasonable length
 
 def _is_id(x) -> bool: return isinstance(x, (str, int, float)) and not isinstance(x, bool) and (not isinstance(x, float) or math.isfinite(x))
 

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, DataLoader
 from fastcore.basics import listify, noop
-from fastai.torch_core import set_seed
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from matplotlib.figure import Figure # imported where a figure is drawn: the models here are used without plots
 
 from .data import check_ratings, encode_ids, load_ratings
 from .files import write_file
@@ -219,6 +219,7 @@ def plot_rmse(history:pd.DataFrame, # `fit`'s result
               title:str='', # figure title
              ) -> Figure:
     "Train and test RMSE against the epoch"
+    from matplotlib.figure import Figure
     fig = Figure(figsize=(6, 3.6), layout='constrained')
     ax = fig.subplots()
     ax.plot(history.epoch, history.train_rmse, 'o-', label='train (during the epoch)')
@@ -263,6 +264,7 @@ def train_torch_mf(train_df:pd.DataFrame, # training ratings: user, item, rating
     test_ds = RatingsDataset(test_df, vocab=train_ds.vocab)
     if not len(test_ds): raise ValueError(f'{test_name}: no test rating has a user and an item seen in training')
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    from fastai.torch_core import set_seed # imported here: `BayesianMF` subclasses this lesson's model without needing fastai
     set_seed(seed)
     if bias: model = BiasedMatrixFactorization(train_ds.n_users, train_ds.n_items, factors, sparse, train_ds.y.mean().item())
     else: model = MatrixFactorization(train_ds.n_users, train_ds.n_items, factors, sparse)
@@ -294,6 +296,7 @@ def fit_torch_mf(users, items, ratings, # training ratings: user rows and item r
     s = {k: DEFAULTS[k] if v is None else v for k, v in dict(factors=n_factors, epochs=n_sweeps, lr=lr, wd=wd, bs=bs).items()}
     frame = lambda u, i, r: pd.DataFrame(dict(user=u, item=i, rating=np.asarray(r, np.float32)))
     vocab = (np.arange(n_users), np.arange(n_items))
+    from fastai.torch_core import set_seed
     set_seed(seed)
     train_ds = RatingsDataset(frame(users, items, ratings), vocab)
     if bias: model = BiasedMatrixFactorization(n_users, n_items, s['factors'], global_mean=float(train_ds.y.mean()))

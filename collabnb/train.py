@@ -10,6 +10,7 @@ import contextlib, importlib, json, math, os, sys, time
 from pathlib import Path
 from typing import Callable
 
+from fastcore.xtras import truncstr
 import numpy as np
 import pandas as pd
 import torch
@@ -115,7 +116,7 @@ def _check_checkpoint(fn:Path, # the checkpoint file, for messages
 # %% ../nbs/20_train.ipynb #da27f73b
 def _check_number(name:str, v, whole:bool=False, zero:bool=False):
     "A one-line ValueError unless `v` is a finite number > 0 (>= 0 with `zero`), whole with `whole`"
-    shown = r if len(r := repr(v)) <= 24 else r[:21] + '...'
+    shown = truncstr(repr(v), 24, '...')
     ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and (v >= 0 if zero else v > 0)
     if ok: ok = isinstance(v, (int, np.integer)) or math.isfinite(v) # a huge int is finite, and too large for a float
     if ok and whole: ok = isinstance(v, (int, np.integer)) or float(v).is_integer()
@@ -324,7 +325,7 @@ def train_model(ratings:pd.DataFrame, # user, item, rating (or names `name_colum
         if bs is None: bs = default_bs(int((~valid).sum()))
         if bs % world_size: raise ValueError(f'bs={bs}: does not split evenly between {world_size} processes')
         scale = rating_scale(df.rating[~valid])
-        if isinstance(y_range, str): y_range = scale_range(scale) # any other string is refused by `new_module` below
+        if isinstance(y_range, str): y_range = scale_range(scale) # 'scale', the one string the checks above let through
         check_output_range(df, y_range if has_range(model) else None, source)
         import random # fastai's `set_seed`, written out: importing fastai for it would cost a model with its own trainer a second
         torch.manual_seed(seed); torch.cuda.manual_seed_all(seed); np.random.seed(seed % (2**32 - 1)); random.seed(seed)
