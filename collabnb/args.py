@@ -1,4 +1,4 @@
-"""The argument types every `collabnb` command shares: a bad value is refused by the parser, before anything is loaded, in one line that names the option.
+"""The argument types every `collabnb` command shares, and the checks of the Python API's arguments: a bad value is refused before anything is loaded, in one line that names the option or argument.
 
 Docs: https://collabnb.github.io/collabnb/args.html.md"""
 
@@ -6,13 +6,14 @@ Docs: https://collabnb.github.io/collabnb/args.html.md"""
 
 # %% ../nbs/10_args.ipynb #778bd7ed
 from __future__ import annotations
-import argparse, math, os
+import argparse, contextlib, math, numbers, os
 from pathlib import Path
 from fastcore.xtras import truncstr
 
 # %% auto #0
 __all__ = ['MAX_COUNT', 'UsageError', 'Parser', 'positive_int', 'thread_count', 'seed_int', 'positive_float',
-           'non_negative_float', 'one_of', 'value_range', 'fold_list', 'size_list', 'figure_path', 'device']
+           'non_negative_float', 'one_of', 'value_range', 'fold_list', 'size_list', 'figure_path', 'device',
+           'check_number', 'check_path', 'torch_threads']
 
 # %% ../nbs/10_args.ipynb #20f78ba3
 class UsageError(Exception):
@@ -107,3 +108,47 @@ def device(s:str): # a `torch.device`
     except RuntimeError: raise argparse.ArgumentTypeError(f'{s!r} is not a device (auto, cpu, cuda, cuda:1, ...)') from None
     if d.type == 'cuda' and not torch.cuda.is_available(): raise argparse.ArgumentTypeError(f'{s!r}: CUDA is not available here')
     return d
+
+# %% ../nbs/10_args.ipynb #a10c0002
+def check_number(name:str, # the argument's name, as the message shows it
+                 v, # the value given
+                 whole:bool=False, # it must be a whole number (an int, or a float such as 3.0)
+                 low:float|None=0, # the bound it must lie above; None: any finite number
+                 inclusive:bool=False, # `low` itself is allowed
+                 most:int=MAX_COUNT, # the largest whole number allowed
+                 what:str|None=None, # the words after the value in the message; None: 'must be a whole number > 0' and the like
+                ) -> int|float: # `v`, as an int when `whole`
+    "A one-line ValueError naming `name` unless `v` is a finite number (not a bool) above `low` (or at it, with `inclusive`), whole with `whole`"
+    ok = isinstance(v, numbers.Real) and not isinstance(v, bool)
+    try: ok = ok and ((whole and isinstance(v, numbers.Integral)) or math.isfinite(v)) # a huge int is whole, and too large for a float
+    except OverflowError: ok = False
+    if ok and low is not None: ok = v >= low if inclusive else v > low
+    if ok and whole: ok = isinstance(v, numbers.Integral) or float(v).is_integer()
+    shown, kind = truncstr(repr(v), 24, '...'), 'whole number' if whole else 'number'
+    if not ok: raise ValueError(f'{name}={shown}: ' + (what or (f'must be a finite {kind}' if low is None else f'must be a {kind} {">=" if inclusive else ">"} {low:g}')))
+    if whole and v > most: raise ValueError(f'{name}={shown}: must be at most {most:,}')
+    return int(v) if whole else v
+
+def check_path(name:str, # the argument's name, as the message shows it
+               v, # the value given
+               none:bool=False, # None is allowed too
+              ):
+    "A one-line TypeError naming `name` unless `v` is a path: a str or an `os.PathLike` such as `Path` (or None, with `none`)"
+    if isinstance(v, (str, os.PathLike)) or (none and v is None): return v
+    raise TypeError(f'{name}={truncstr(repr(v), 24, "...")}: expected a folder path (str or Path){" or None" if none else ""}')
+
+# %% ../nbs/10_args.ipynb #a10c0008
+@contextlib.contextmanager
+def torch_threads(n:int|None, # PyTorch's CPU threads while the block runs; None: leave PyTorch's setting as it is
+                  needed:bool=True, # False: the block does not use PyTorch, which is then not imported for this
+                 ):
+    "PyTorch's thread count set to `n` for a block, and set back after it"
+    if n is None or not needed: yield; return
+    most = 4 * (os.cpu_count() or 1) # more only queue for the same cores, as `thread_count` says
+    if not (isinstance(n, numbers.Integral) and not isinstance(n, bool) and 1 <= n <= most):
+        raise ValueError(f'threads={truncstr(repr(n), 24, "...")}: must be a whole number from 1 to {most} (four per CPU core)')
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(before)

@@ -18,6 +18,7 @@ import fastai.callback.schedule  # adds `Learner.fit_one_cycle`, for the fastai-
 from matplotlib.figure import Figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from .args import torch_threads
 from .files import write_file
 from .fast import fastai_stock_dls
 from .metrics import Fold, load_fold, evaluate, model_scorer
@@ -92,7 +93,7 @@ def fit_entry(model:str, # a registered model name, as `collabnb train --model` 
     "A row trained by `train_model`, the function behind `Recommender.fit` and `collabnb train`, with `settings`"
     def fit(train:pd.DataFrame, n_users:int, n_items:int) -> tuple:
         from collabnb.train import train_model
-        parts = train_model(train.assign(is_valid=False), model, quiet=True, **settings)
+        parts = train_model(train.assign(is_valid=False), model, quiet=True, threads=None, **settings) # the run's `--threads` holds for every row
         assert parts.items[1:] == list(range(n_items)), 'the vocabulary is not our codes plus one'
         score = model_scorer(parts.module, n_items, offset=1)
         return (score if clip is None else (lambda users: score(users).clamp(*clip))), parts.info['fit_seconds']
@@ -285,12 +286,9 @@ def bench_command(folds:list=('u1',), # canonical folds, e.g. ['u1', 'u2']
             res = scale_bench(sizes or [10**6, 10**7], device=device, log=say)
             table = scale_table(res)
         else:
-            before = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
+            with torch_threads(threads):
                 say(f'collabnb bench: folds {",".join(folds)}; {threads} PyTorch thread(s); load average {_load()}')
                 res = run_bench(only, folds, log=say)
-            finally: torch.set_num_threads(before)
             table = bench_table(res)
         print()
         print(table)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, figure_path, device, fold_list, size_list, thread_count, seed_int
+from .args import UsageError, Parser, positive_int, positive_float, non_negative_float, one_of, value_range, figure_path, device, fold_list, size_list, thread_count, seed_int, torch_threads
 from .sources import SPLITS, load_data, name_columns, _first_line
 
 # %% auto #0
-__all__ = ['RECS_HEADER', 'make_parser', 'recorded_split', 'torch_threads', 'cmd_train', 'printable', 'json_text', 'read_users',
-           'cmd_recommend', 'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'cmd_torch_train',
-           'cmd_bench', 'cmd_serve', 'main']
+__all__ = ['RECS_HEADER', 'make_parser', 'recorded_split', 'cmd_train', 'printable', 'json_text', 'read_users', 'cmd_recommend',
+           'cmd_similar', 'read_new_ratings', 'cmd_fold_in', 'cmd_evaluate', 'cmd_torch_train', 'cmd_bench',
+           'cmd_serve', 'main']
 
 # %% ../nbs/24_cli.ipynb #714e6ec8
 def _name_list(text:str) -> list:
@@ -168,18 +168,6 @@ def recorded_split(args, absolute:bool=False) -> dict:
     return dict(data=path(args.data) if file else args.data, split=args.split, user_col=args.user_col, item_col=args.item_col,
                 rating_col=args.rating_col, sep=args.sep, titles=path(args.titles), seed=args.seed, test=path(args.test), encoding=args.encoding)
 
-@contextlib.contextmanager
-def torch_threads(n:int, # PyTorch's CPU threads while the block runs
-                  needed:bool=True, # False: the command does not use PyTorch, which is then not imported for this
-                 ):
-    "PyTorch's thread count set to `n` for a block, and set back after it"
-    if not needed: yield; return
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(before)
-
 def cmd_train(args) -> int:
     "`collabnb train`; data-parallel when launched by `torchrun` on several processes"
     import torch.distributed as dist
@@ -189,7 +177,7 @@ def cmd_train(args) -> int:
     from collabnb.store import model_writer
     from collabnb.train import check_output_range, check_fits, has_range
     # taken before the data is read, so that a refusal does not wait on loading; held to the end, so that a second writer is refused
-    with model_writer(args.out, primary=int(os.environ.get('RANK', '0')) == 0), torch_threads(args.threads):
+    with model_writer(args.out, primary=int(os.environ.get('RANK', '0')) == 0):
         rank, world_size = init_distributed() if launched else (0, 1)
         try:
             df, source = rank0_first(lambda: load_data(**recorded_split(args))) if launched else load_data(**recorded_split(args))
@@ -201,7 +189,7 @@ def cmd_train(args) -> int:
                       f'{len(df) - len(train):,} validation ratings' + (f', {world_size} processes' if world_size > 1 else ''), flush=True)
             model = Recommender.fit(df, args.model, out=args.out, n_factors=args.factors, epochs=args.epochs, lr=args.lr, wd=args.wd, bs=args.bs,
                                     y_range=args.y_range or 'scale', resume=args.resume, seed=args.seed, source=source,
-                                    split=recorded_split(args, absolute=True), bar=_show_bar())
+                                    split=recorded_split(args, absolute=True), bar=_show_bar(), threads=args.threads)
             if rank == 0:
                 if 'valid_rmse' in model.info: print(f'validation RMSE: {model.info["valid_rmse"]:.4f}')
                 print(f'model: {args.out}')

@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #170f7990
 from __future__ import annotations
-import codecs, functools, hashlib, io, os, re, shutil, stat, subprocess, sys, zipfile
+import codecs, datetime, functools, hashlib, io, os, re, shutil, stat, subprocess, sys, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -152,15 +152,19 @@ def _check_sep(sep:str|None):
     if not sep: return
     if '\n' in sep or '\r' in sep: raise ValueError(f'--sep {sep!r}: a line break cannot separate fields')
     if len(sep) > 1:
-        try: re.compile(sep)
+        try: pattern = re.compile(sep)
         except re.error as e: raise ValueError(f'--sep {sep!r}: not a valid pattern ({e}); a separator longer than one character is read as a regular expression') from None
+        if pattern.fullmatch(''): raise ValueError(f"--sep {sep!r}: the pattern matches an empty string, so it would split between every two characters; for these characters as they are, give --sep '{re.escape(sep)}'")
+        if pattern.groups: raise ValueError(f'--sep {sep!r}: a group in the pattern would make each separator a column of its own; write (?:...) for a group that only groups')
 
 def text_encoding(path:str|Path, # a text file
                   encoding:str|None=None, # its encoding, as the user named it; None: UTF-8, with or without a byte-order mark
                  ) -> str: # the codec to read it with
     "The codec to read `path` with, once all of it has decoded: a byte that does not decode is a one-line ValueError naming the file and the line"
-    try: codec = codecs.lookup(encoding or 'utf-8').name
+    try: info = codecs.lookup(encoding or 'utf-8')
     except LookupError: raise ValueError(f'--encoding {encoding}: not an encoding Python knows (utf-8, latin-1 and cp1252 are)') from None
+    if not info._is_text_encoding: raise ValueError(f'--encoding {encoding}: not a text encoding (utf-8, latin-1 and cp1252 are)') # base64, rot13, zlib: bytes to bytes
+    codec = info.name
     codec = 'utf-8-sig' if codec == 'utf-8' else codec # a byte-order mark at the start is not part of the first column's name
     _check_file(path)
     st = os.stat(path) # the answer is kept per file version: a command reads one ratings file several times
@@ -169,20 +173,35 @@ def text_encoding(path:str|Path, # a text file
     if bad is None: return codec
     line, byte = bad
     hint = "; give the file's encoding (--encoding latin-1, for example)" if encoding is None else ''
-    raise ValueError(f'{path}: line {line} is not valid {encoding or "UTF-8"} (byte 0x{byte:02x}){hint}')
+    why = f'byte 0x{byte:02x}' if isinstance(byte, int) else byte
+    raise ValueError(f'{path}: line {line} is not valid {encoding or "UTF-8"} ({why}){hint}')
 
 @functools.lru_cache(maxsize=64)
 def _first_bad_byte(path:str, size:int, mtime_ns:int, codec:str) -> tuple|None:
-    "(line, byte) of the first byte of `path` that `codec` cannot decode, or None when all of it decodes"
+    "(line, byte) of the first byte of `path` that `codec` cannot decode (or the codec's reason, where it names no byte), or None when all of it decodes"
     decoder, line = codecs.getincrementaldecoder(codec)('strict'), 1
     try:
         with open(path, 'rb') as f:
             while chunk := f.read(1 << 20): line += decoder.decode(chunk).count('\n')
             decoder.decode(b'', final=True)
     except UnicodeDecodeError as e: return line + e.object[:e.start].count(b'\n'), e.object[e.start]
+    except UnicodeError as e: return line, str(e) # utf-16 without its byte-order mark, for one
     return None
 
 # %% ../nbs/00_data.ipynb #f1512864
+def _time_row(col:pd.Series) -> int|None:
+    "The first row of `col` that holds a date, a time or a duration, which `pd.to_numeric` would turn into a count of nanoseconds; None when none does"
+    if not (pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col) or isinstance(col.dtype, pd.PeriodDtype)):
+        if col.dtype != object or pd.api.types.infer_dtype(col, skipna=True) in ('string', 'integer', 'floating', 'mixed-integer-float', 'decimal', 'boolean', 'empty'): return None
+        col = col.map(lambda v: v if isinstance(v, (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64, pd.Period)) else None)
+    found = col.notna().values
+    return int(found.argmax()) if found.any() else None
+
+def _is_date_text(s) -> bool:
+    try: datetime.datetime.fromisoformat(s.strip())
+    except (AttributeError, ValueError): return False
+    return True
+
 def check_ratings(df:pd.DataFrame, # ratings with `user`, `item` and `rating` columns
                   source:str='ratings', # what to call the data in error messages (usually the file name)
                  ) -> pd.DataFrame: # `df` with `rating` as float32
@@ -190,9 +209,17 @@ def check_ratings(df:pd.DataFrame, # ratings with `user`, `item` and `rating` co
     missing = [c for c in ('user', 'item', 'rating') if c not in df.columns]
     if missing: raise ValueError(f'{source}: missing column(s) {missing}; found {list(df.columns)}')
     if len(df) == 0: raise ValueError(f'{source}: no ratings')
+    row = _time_row(df['rating'])
+    if row is not None:
+        v = df['rating'].iloc[row]
+        kind = 'a duration' if isinstance(v, (datetime.timedelta, np.timedelta64)) else 'a date or a time'
+        raise ValueError(f'{source}: rating {str(v)!r} on row {row} is {kind}, not a number')
     rating = pd.to_numeric(df['rating'], errors='coerce')
     bad = rating.isna() & df['rating'].notna()
-    if bad.any(): raise ValueError(f'{source}: non-numeric rating {df["rating"][bad].iloc[0]!r} on row {bad.values.argmax()}')
+    if bad.any():
+        v, row = df['rating'][bad].iloc[0], bad.values.argmax()
+        if _is_date_text(v): raise ValueError(f'{source}: rating {v!r} on row {row} is a date or a time, not a number')
+        raise ValueError(f'{source}: non-numeric rating {v!r} on row {row}')
     if rating.isna().any(): raise ValueError(f'{source}: NaN rating on row {rating.isna().values.argmax()}')
     if np.isinf(rating).any(): raise ValueError(f'{source}: infinite rating on row {np.isinf(rating).values.argmax()}')
     huge = rating.abs() > np.finfo(np.float32).max

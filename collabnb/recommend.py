@@ -14,13 +14,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
+from .args import check_number, check_path
+from .data import check_ratings
 from .vocab import NA, rated_rows, id_rows, _plain, _index, _lookup
-from .registry import dot_tables, build_module, model_kind
-from .store import ModelParts, load_model, model_writer, save_model, write_model
+from .registry import dot_tables, build_module, model_kind, FoldedUser, _rated_pairs, solve_user
+from .store import ModelParts, load_model, model_writer, save_model, write_model, _short
 from .sources import name_columns
 
 # %% auto #0
-__all__ = ['Recommender', 'user_scores', 'FoldedUser']
+__all__ = ['Recommender', 'user_scores']
 
 # %% ../nbs/22_recommend.ipynb #1cc39c22
 @dataclass(repr=False)
@@ -35,13 +37,32 @@ class Recommender:
     counts:tuple|None=None # (per user row, per item row): number of training ratings; 0 marks a row that was never trained
     info:dict=field(default_factory=dict) # facts about training saved in meta.json: hyperparameters, data fingerprint, history
     def __post_init__(self):
+        if not (isinstance(self.weights, dict) and all(isinstance(k, str) and np.asarray(v).dtype.kind in 'biuf' for k,v in self.weights.items())):
+            raise TypeError(f"weights={_short(self.weights)}: must be a dict of numeric arrays, the model's state dict (`module_weights`)")
+        if not (isinstance(self.arch, dict) and isinstance(self.arch.get('name'), str) and isinstance(self.arch.get('kwargs') or {}, dict)):
+            raise TypeError(f"arch={_short(self.arch)}: must be a dict of the model's class name and constructor arguments (`architecture`)")
+        if not isinstance(self.info, dict): raise TypeError(f'info={_short(self.info)}: must be a dict of facts about training')
+        for name in ('user_vocab', 'item_vocab', 'titles'):
+            v = getattr(self, name)
+            if (v is not None or name != 'titles') and (isinstance(v, (str, bytes, dict)) or not np.iterable(v)): raise TypeError(f'{name}={_short(v)}: must be a list, one entry per row')
         self.user_vocab, self.item_vocab = (np.array(_plain(list(v)), dtype=object) for v in (self.user_vocab, self.item_vocab))
         if self.titles is not None: self.titles = np.asarray([str(t) for t in self.titles], dtype=object)
-        if self.rated is None: self.rated = rated_rows([], [], len(self.user_vocab))
-        if self.counts is None: self.counts = (np.diff(self.rated[0]), np.bincount(self.rated[1], minlength=len(self.item_vocab)))
-        self.counts = tuple(np.asarray(c, dtype=np.int64) for c in self.counts)
-        self.tables = dot_tables(self.weights, self.arch) # checks the tables' shapes; None: not a dot-product model
-        self._module, self.ratings = None, None # `ratings`: what it was trained on, with the `is_valid` split (kept by `fit`, not saved)
+        kind = model_kind(self.arch['name'], 'arch')
+        self.tables = dot_tables(self.weights, self.arch, 'weights') # checks the tables' shapes; None: not a dot-product model
+        n_u, n_i = len(self.user_vocab), len(self.item_vocab)
+        rows_u, rows_i = (len(self.tables.user), len(self.tables.item)) if self.tables is not None else (n_u, len(self.weights.get(kind.item_table, self.item_vocab)))
+        for name, n, rows, of in (('user_vocab', n_u, rows_u, 'rows of the user table'), ('item_vocab', n_i, rows_i, 'rows of the item table'),
+                                  ('titles', n_i if self.titles is None else len(self.titles), n_i, 'item rows')):
+            if n != rows: raise ValueError(f'{name}: {n:,} {"titles" if name == "titles" else "ids"} for the {rows:,} {of}; one per row')
+        if self.rated is None: self.rated = rated_rows([], [], n_u)
+        if not (isinstance(self.rated, (tuple, list)) and len(self.rated) == 2 and np.shape(self.rated[0]) == (n_u + 1,)):
+            raise ValueError(f'rated={_short(self.rated)}: must be (indptr, indices) from `rated_rows`, indptr with {n_u + 1:,} entries (one more than the user rows)')
+        if self.counts is None: self.counts = (np.diff(self.rated[0]), np.bincount(self.rated[1], minlength=n_i))
+        try: counts = tuple(np.asarray(c, dtype=np.int64) for c in self.counts)
+        except (TypeError, ValueError): counts = ()
+        if not (len(counts) == 2 and (counts[0].shape, counts[1].shape) == ((n_u,), (n_i,)) and all((c >= 0).all() for c in counts)):
+            raise ValueError(f'counts={_short(self.counts)}: must be two arrays of training-rating counts >= 0, one per user row ({n_u:,}) and one per item row ({n_i:,})')
+        self.counts, self._module, self.ratings = counts, None, None # `ratings`: what it was trained on, with the `is_valid` split (kept by `fit`, not saved)
     @classmethod
     def from_parts(cls, parts:ModelParts, # what training returned, or `load_model` read
                   ):
@@ -194,8 +215,7 @@ def _fallback_scores(model) -> tuple:
         return t.predict(np.zeros(t.user.shape[1], np.float32)), 'the items with the highest bias (liked by most users), not personal picks'
     rows = np.random.default_rng(0).choice(trained := np.flatnonzero(model.counts[0] > 0), min(len(trained), 1000), replace=False)
     return user_scores(model, rows).mean(0), 'the items with the highest mean predicted rating, not personal picks'
-def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f'n={n!r}: the number of items must be a positive whole number')
+_N = 'the number of items must be a positive whole number' # what `check_number` says of a bad `n`
 def _top(model, scores:np.ndarray, n:int, exclude) -> tuple:
     "Rows and scores of the `n` best item rows, leaving out `exclude` and untrained rows (the placeholder row among them), best first"
     scores = np.array(scores, dtype=np.float32)
@@ -208,14 +228,6 @@ def _top(model, scores:np.ndarray, n:int, exclude) -> tuple:
     return rows, scores[rows]
 
 # %% ../nbs/22_recommend.ipynb #f80e0193
-@dataclass(repr=False)
-class FoldedUser:
-    "A user who is not in the training data, placed among the model's users from a few of their ratings by `Recommender.fold_in`"
-    vector:np.ndarray # their factors, (n_factors,)
-    bias:float # their bias (0 for models without biases)
-    rated:np.ndarray # the item rows they rated
-    fit_rmse:float # RMSE of the model's predictions on those same ratings
-    def __repr__(self): return f'FoldedUser({len(self.rated)} ratings, bias {self.bias:.3f}, fit RMSE {self.fit_rmse:.3f})'
 @patch
 def recommend(self:Recommender, users=None, # one user id, a `FoldedUser`, or a list of either; None: every user of the model (`users`)
               n:int=10, # items per user
@@ -223,12 +235,14 @@ def recommend(self:Recommender, users=None, # one user id, a `FoldedUser`, or a 
               block:int=1024, # users scored at once: memory grows with block x items, not with the number of users
              ) -> pd.DataFrame: # user, rank, item, title, score (predicted rating), best first; `attrs['note']` says when a list is a fallback
     "The top-`n` items for each user among those they have not rated, ranked by the model's scores, shown clipped to the rating scale"
-    _check_n(n)
-    one = users is not None and (isinstance(users, (str, FoldedUser)) or np.ndim(users) == 0)
+    n, block = check_number('n', n, whole=True, what=_N), check_number('block', block, whole=True)
+    if isinstance(users, (dict, pd.DataFrame)): raise TypeError(f'users={_short(users)}: expected a user id, a FoldedUser, or a list of them')
+    one = users is not None and (isinstance(users, (str, FoldedUser)) or not np.iterable(users))
     users = list(self.users) if users is None else [users] if one else list(users)
     folded = np.array([isinstance(u, FoldedUser) for u in users], dtype=bool)
     rows = np.full(len(users), -1, np.int64)
-    rows[~folded] = _rows(self, [u for u in users if not isinstance(u, FoldedUser)])
+    try: rows[~folded] = _rows(self, [u for u in users if not isinstance(u, FoldedUser)])
+    except TypeError: raise TypeError(f'users: {_short(users)} holds a value that is neither a user id (a number or text) nor a FoldedUser') from None
     known = _trained(self.counts[0], rows)
     notes, fallback, tops, vals = [], None, [], []
     for lo in range(0, len(users), block): # one matrix product per block of users, ranked before the next block is scored
@@ -277,7 +291,7 @@ def similar_items(self:Recommender, item, # an item id or a title
                   min_ratings:int=0, # leave out items with fewer ratings than this
                  ) -> pd.DataFrame: # rank, item, title, similarity (cosine of item vectors), most similar first
     "Items whose factors point the same way as `item`'s"
-    _check_n(n)
+    n, min_ratings = check_number('n', n, whole=True, what=_N), check_number('min_ratings', min_ratings, whole=True, inclusive=True)
     row = self.find_item(item, trained=True)
     f = self._item_vectors()
     norms = np.maximum(np.linalg.norm(f, axis=1), 1e-8)
@@ -285,25 +299,7 @@ def similar_items(self:Recommender, item, # an item id or a title
     top, vals = _top(self, sims, n, np.flatnonzero(self.item_counts < min_ratings).tolist() + [row])
     return pd.DataFrame({'rank': np.arange(1, len(top) + 1), 'item': self.item_vocab[top], 'title': self.title(top), 'similarity': vals.astype(np.float64).round(4)})
 
-# %% ../nbs/22_recommend.ipynb #83b5dfb5
-def _rated_pairs(model:Recommender, ratings) -> tuple:
-    "Item rows and ratings from a DataFrame (item, rating), a dict {item: rating}, or (item, rating) pairs"
-    if isinstance(ratings, pd.DataFrame):
-        missing = [c for c in ('item', 'rating') if c not in ratings.columns]
-        if missing: raise ValueError(f'ratings: missing column(s) {missing}; found {list(ratings.columns)}')
-        pairs = list(zip(ratings['item'], ratings['rating']))
-    else: pairs = list(ratings.items()) if isinstance(ratings, dict) else list(ratings)
-    if not pairs: raise ValueError('ratings: no ratings to fold in')
-    rows, values = [], []
-    for item, r in pairs:
-        try: r = float(r)
-        except (TypeError, ValueError): raise ValueError(f'rating {r!r} of item {item!r} is not a number') from None
-        if not np.isfinite(r): raise ValueError(f'rating {r!r} of item {item!r} is not finite')
-        if (s := model.scale) and not s['low'] <= r <= s['high']: raise ValueError(f"rating {r:g} of item {item!r} is outside the model's scale, {s['low']:g} to {s['high']:g}")
-        row = model.find_item(item, trained=True)
-        if row in rows: raise ValueError(f'item {item!r} is rated twice')
-        rows.append(row); values.append(r)
-    return np.array(rows, dtype=np.int64), np.array(values, dtype=np.float64)
+# %% ../nbs/22_recommend.ipynb #a22f0003
 @patch
 def fold_in(self:Recommender, ratings, # the new user's ratings: DataFrame with item and rating, dict {item: rating}, or (item, rating) pairs
             lam:float=3.0, # ridge penalty on the user's factors and bias
@@ -312,19 +308,10 @@ def fold_in(self:Recommender, ratings, # the new user's ratings: DataFrame with 
     "Solve a new user's factors and bias from their ratings, with the item tables fixed (ridge regression toward the average user, or zero)"
     t = self.tables
     if t is None: raise ValueError(f'fold-in needs a dot-product model; {self.arch["name"]} has no closed-form user vector')
-    if not (isinstance(lam, (int, float)) and np.isfinite(lam) and lam >= 0): raise ValueError(f'lam={lam!r}: must be a number >= 0')
+    check_number('lam', lam, inclusive=True)
     if prior not in ('average', 'zero'): raise ValueError(f"prior={prior!r}: expected 'average' or 'zero'")
     rows, r = _rated_pairs(self, ratings)
-    p = None if t.y_range is None else ((r - t.y_range[0]) / (t.y_range[1] - t.y_range[0])).clip(1e-3, 1 - 1e-3)
-    target = (r if p is None else np.log(p) - np.log1p(-p)) - t.mean # the logit, for a model with a sigmoid range
-    if t.item_bias is not None: target -= t.item_bias[rows].astype(np.float64)
-    A = t.item[rows].astype(np.float64)
-    if t.user_bias is not None: A = np.concatenate([A, np.ones((len(rows), 1))], 1)
-    w0 = np.zeros(A.shape[1]) if prior == 'zero' else np.append(self.average_user[0], [self.average_user[1]] if t.user_bias is not None else [])
-    try: w = np.linalg.solve(A.T @ A + lam * np.eye(A.shape[1]), A.T @ target + lam * w0)
-    except np.linalg.LinAlgError: raise ValueError(f'lam={lam}: cannot solve for the user from {len(rows)} ratings; use lam > 0') from None
-    vector, bias = w[:(k := t.user.shape[1])].astype(np.float32), float(w[k]) if t.user_bias is not None else 0.
-    return FoldedUser(vector, bias, rows, float(np.sqrt(((t.predict(vector, bias, rows).astype(np.float64) - r)**2).mean())))
+    return solve_user(t, rows, r, lam, None if prior == 'zero' else self.average_user)
 
 # %% ../nbs/22_recommend.ipynb #95fbb5f0
 @patch
@@ -334,6 +321,8 @@ def evaluate(self:Recommender, ratings:pd.DataFrame|None=None, # user, item, rat
             ) -> dict: # rmse, mae, precision@k, recall@k, ndcg@k, map@k, coverage@k
     "Rating and ranking metrics on the held-out rows of `ratings` (`is_valid`): RMSE and MAE of `predict` (`unknown='blank'`, clipped to the scale), and the ranking metrics of `collabnb.metrics.evaluate`. The other rows count as what each user had rated (never a candidate); a frame of held-out rows alone: `ratings.assign(is_valid=True)`"
     from collabnb.metrics import Fold, evaluate, rmse, mae
+    k = check_number('k', k, whole=True)
+    if 'threshold' in kwargs: check_number('threshold', kwargs['threshold'], low=None)
     if ratings is None and (self.ratings is None or 'is_valid' not in self.ratings.columns or not self.ratings.is_valid.any()):
         raise ValueError('ratings: none given, and this recommender holds no validation split (`fit` keeps the one it drew; a loaded model keeps none)')
     ratings = self.ratings if ratings is None else ratings
@@ -341,6 +330,7 @@ def evaluate(self:Recommender, ratings:pd.DataFrame|None=None, # user, item, rat
     missing = [c for c in ('user', 'item', 'rating', 'is_valid') if c not in ratings.columns]
     if missing: raise ValueError(f'ratings: missing column(s) {missing}; found {list(ratings.columns)}' +
                                  ('; is_valid marks the held-out rows, which alone are scored' if 'is_valid' in missing else ''))
+    check_ratings(ratings, 'ratings') # a rating that is NaN or text, or an empty id, is named; the frame itself is scored as given
     valid = ratings['is_valid'].to_numpy(bool)
     coded = lambda part: pd.DataFrame(dict(user=_rows(self, part.user), item=_rows(self, part.item, users=False), rating=part.rating.to_numpy(np.float32)))
     train, test = coded(ratings[~valid]), coded(ratings[valid])
@@ -361,12 +351,12 @@ def save(self:Recommender, path, # directory to create, or to replace in one ste
          **info, # more facts to record in meta.json's `info`
         ):
     "Save as `path/model.safetensors` and `path/meta.json`, nothing pickled (`collabnb.store.save_model`)"
-    return save_model(self.parts, path, **info)
+    return save_model(self.parts, check_path('path', path), **info)
 @patch(cls_method=True)
 def load(cls:Recommender, path, # a directory written by `save`
         ) -> Recommender:
     "A recommender saved by `save`, checked before anything in it is trusted (`collabnb.store.load_model`); a dot-product model never imports PyTorch"
-    return cls.from_parts(load_model(path))
+    return cls.from_parts(load_model(check_path('path', path)))
 @patch(cls_method=True)
 def fit(cls:Recommender, ratings:pd.DataFrame, # user, item, rating (or names `name_columns` recognises: userId, movieId, ...), optional title and is_valid (else a seeded random 20% is held out; all False: no validation)
         model:str='bias', # a registered model: 'dot', 'bias', 'nn', 'torch', ... (`collabnb.registry.MODELS`)
@@ -384,14 +374,16 @@ def fit(cls:Recommender, ratings:pd.DataFrame, # user, item, rating (or names `n
         bar:bool=True, # a progress bar within each epoch, in a terminal; elsewhere, and with False, the table alone
         quiet:bool=False, # print nothing while training (no bar, no table)
         on_epoch:Callable|None=None, # called with each epoch's row of the table, after its checkpoint; what it raises stops training
+        threads:int|None=1, # PyTorch's CPU threads while training: 1 keeps a run steady beside other busy programs (the command-line lesson measures it); None: PyTorch's setting as it is
        ) -> Recommender:
     "Train a `model` on `ratings` (`collabnb.train.train_model`, whose parameters these are: fastai's one-cycle recipe in a lean PyTorch loop, or the model's own trainer), score it on the validation ratings, and save it in `out`. The recommender keeps the ratings and their split in `ratings`, for `evaluate()`"
+    check_path('out', out, none=True) # before `model_writer` takes it
     from collabnb.train import train_model, _rank_and_world as rank_and_world # the one door into training, and so into PyTorch
     from collabnb.metrics import rmse
     primary = rank_and_world()[0] == 0 # under torchrun, the first process alone writes
     with model_writer(out, primary=primary) if out is not None else contextlib.nullcontext() as dest:
         parts = train_model(ratings, model, n_factors=n_factors, epochs=epochs, lr=lr, wd=wd, bs=bs, y_range=y_range, out=out, resume=resume,
-                            seed=seed, source=source, split=split, bar=bar, quiet=quiet, on_epoch=on_epoch)
+                            seed=seed, source=source, split=split, bar=bar, quiet=quiet, on_epoch=on_epoch, threads=threads)
         rec = cls.from_parts(parts)
         valid = parts.ratings[parts.ratings.is_valid]
         if len(valid): # what `evaluate()` reports for these rows

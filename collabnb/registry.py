@@ -1,4 +1,4 @@
-"""The one list of models collabnb trains, saves, loads and serves: a short name, a class, and where its factor tables live.
+"""The one list of models collabnb trains, saves, loads and serves, and the NumPy arithmetic of dot-product models: scores, and a new user's row from their ratings.
 
 Docs: https://collabnb.github.io/collabnb/registry.html.md"""
 
@@ -14,9 +14,7 @@ from typing import Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['MODELS', 'PLUGIN_GROUP', 'PLUGIN_PROBLEMS', 'ModelKind', 'register_model', 'sizes_and_range', 'load_plugins',
-           'model_kind', 'DotTables', 'dot_tables', 'module_weights', 'architecture', 'check_sizes', 'build_module',
-           'new_module']
+__all__ = ['MODELS', 'PLUGIN_GROUP', 'PLUGIN_PROBLEMS', 'ModelKind', 'register_model', 'sizes_and_range', 'load_plugins', 'model_kind', 'DotTables', 'dot_tables', 'module_weights', 'architecture', 'check_sizes', 'build_module', 'new_module', 'FoldedUser', 'solve_user']
 
 # %% ../nbs/17_registry.ipynb #22b865bc
 @dataclass(frozen=True)
@@ -259,3 +257,60 @@ def new_module(kind:str, # a registered name: 'dot', 'bias', 'nn', 'torch', ...
     n = n_factors if k.class_name == 'EmbeddingNN' else n_factors or 50
     arch = dict(name=k.class_name, kwargs=k.kwargs(n_users, n_items, n, y_range, mean))
     return build_module(arch, 'new_module'), arch
+
+# %% ../nbs/22_recommend.ipynb #a22f0002
+@dataclass(repr=False)
+class FoldedUser:
+    "A user who is not in the training data, placed among the model's users from a few of their ratings by `Recommender.fold_in`"
+    vector:np.ndarray # their factors, (n_factors,)
+    bias:float # their bias (0 for models without biases)
+    rated:np.ndarray # the item rows they rated
+    fit_rmse:float # RMSE of the model's predictions on those same ratings
+    def __repr__(self): return f'FoldedUser({len(self.rated)} ratings, bias {self.bias:.3f}, fit RMSE {self.fit_rmse:.3f})'
+
+# %% ../nbs/22_recommend.ipynb #83b5dfb5
+from fastcore.xtras import truncstr
+
+def _rated_pairs(model, # the `Recommender`, for its `scale` and `find_item`
+                 ratings) -> tuple:
+    "Item rows and ratings from a DataFrame (item, rating), a dict {item: rating}, or (item, rating) pairs"
+    import pandas as pd # already loaded by a `Recommender`; the registry itself needs only numpy
+    if isinstance(ratings, pd.DataFrame):
+        missing = [c for c in ('item', 'rating') if c not in ratings.columns]
+        if missing: raise ValueError(f'ratings: missing column(s) {missing}; found {list(ratings.columns)}')
+        pairs = list(zip(ratings['item'], ratings['rating']))
+    elif isinstance(ratings, dict): pairs = list(ratings.items())
+    elif isinstance(ratings, (str, bytes)) or not np.iterable(ratings):
+        raise TypeError(f'ratings={truncstr(repr(ratings), 24, "...")}: expected a DataFrame with item and rating, a dict {{item: rating}} or (item, rating) pairs')
+    else: pairs = list(ratings)
+    if not pairs: raise ValueError('ratings: no ratings to fold in')
+    rows, values = [], []
+    for pair in pairs:
+        if isinstance(pair, (str, bytes)) or not np.iterable(pair) or len(pair) != 2: raise ValueError(f'ratings: {truncstr(repr(pair), 24, "...")} is not an (item, rating) pair')
+        item, r = pair
+        try: r = float(r)
+        except (TypeError, ValueError): raise ValueError(f'rating {r!r} of item {item!r} is not a number') from None
+        if not np.isfinite(r): raise ValueError(f'rating {r!r} of item {item!r} is not finite')
+        if (s := model.scale) and not s['low'] <= r <= s['high']: raise ValueError(f"rating {r:g} of item {item!r} is outside the model's scale, {s['low']:g} to {s['high']:g}")
+        row = model.find_item(item, trained=True)
+        if row in rows: raise ValueError(f'item {item!r} is rated twice')
+        rows.append(row); values.append(r)
+    return np.array(rows, dtype=np.int64), np.array(values, dtype=np.float64)
+
+def solve_user(t:DotTables, # the model's tables, held fixed
+               rows:np.ndarray, # the item rows the user rated
+               r:np.ndarray, # their ratings
+               lam:float=3.0, # ridge penalty on the user's factors and bias
+               prior:tuple|None=None, # (factors, bias) the penalty pulls toward (`Recommender.average_user`); None: zero
+              ) -> FoldedUser:
+    "The factors and bias that fit ratings `r` of item `rows` best, by ridge regression toward `prior`, on the scale inside the model's sigmoid"
+    p = None if t.y_range is None else ((r - t.y_range[0]) / (t.y_range[1] - t.y_range[0])).clip(1e-3, 1 - 1e-3)
+    target = (r if p is None else np.log(p) - np.log1p(-p)) - t.mean # the logit, for a model with a sigmoid range
+    if t.item_bias is not None: target -= t.item_bias[rows].astype(np.float64)
+    A = t.item[rows].astype(np.float64)
+    if t.user_bias is not None: A = np.concatenate([A, np.ones((len(rows), 1))], 1)
+    w0 = np.zeros(A.shape[1]) if prior is None else np.append(prior[0], [prior[1]] if t.user_bias is not None else [])
+    try: w = np.linalg.solve(A.T @ A + lam * np.eye(A.shape[1]), A.T @ target + lam * w0)
+    except np.linalg.LinAlgError: raise ValueError(f'lam={lam}: cannot solve for the user from {len(rows)} ratings; use lam > 0') from None
+    vector, bias = w[:(k := t.user.shape[1])].astype(np.float32), float(w[k]) if t.user_bias is not None else 0.
+    return FoldedUser(vector, bias, rows, float(np.sqrt(((t.predict(vector, bias, rows).astype(np.float64) - r)**2).mean())))

@@ -14,7 +14,7 @@ from fastai.data.external import fastai_path
 from fastdownload import download_url
 from .data import check_ratings
 from .metrics import rmse
-from .files import _scratch, file_lock, recover_dir, write_dir, write_file
+from .files import PARTIAL, _scratch, file_lock, recover_dir, write_dir, write_file
 
 # %% auto #0
 __all__ = ['MOVIELENS_URL', 'MOVIELENS', 'synthetic_ratings', 'SGDBiasedMF', 'fit_sgd_mf', 'scale_line', 'scale_bench',
@@ -282,7 +282,7 @@ def movielens_url(name:str) -> str:
 def _unzip_flat(archive:Path, dest:Path):
     "Extract `archive` into `dest`, dropping the single top-level folder GroupLens zips have"
     with zipfile.ZipFile(archive) as zf: zf.extractall(dest)
-    tops = list(dest.iterdir())
+    tops = [p for p in dest.iterdir() if p.name != PARTIAL] # the marker `write_dir` put in its temporary folder is not the zip's
     if len(tops) == 1 and tops[0].is_dir():
         for f in tops[0].iterdir(): shutil.move(str(f), dest/f.name)
         tops[0].rmdir()

@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/sources.html.md"""
 
 # %% ../nbs/18_sources.ipynb #297b61a5
 from __future__ import annotations
-import math
+import math, re
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ def find_columns(path:str|Path, # a ratings file
     _check_sep(sep)
     line = _first_line(path, encoding)
     sep = sep or _sniff_sep(line)
-    fields = [f.strip().strip('"') for f in line.split(sep)]
+    fields = [f.strip().strip('"') for f in (re.split(sep, line.strip()) if len(sep) > 1 else line.split(sep))] # split as pandas will: longer separators are patterns
     found = _match_columns(fields, dict(user=user_col, item=item_col, rating=rating_col), path, 'pass --{}-col')
     return (0, 1, 2, sep) if found is None else (found['user'], found['item'], found['rating'], sep)
 

@@ -10,7 +10,6 @@ import contextlib, importlib, json, math, os, sys, time
 from pathlib import Path
 from typing import Callable
 
-from fastcore.xtras import truncstr
 import numpy as np
 import pandas as pd
 import torch
@@ -19,6 +18,7 @@ from torch import nn
 from safetensors import safe_open
 from safetensors.torch import save as tensors_to_bytes
 
+from .args import check_number, check_path, torch_threads
 from .data import check_ratings, encode_ids, random_split
 from .files import write_file
 from .sources import name_columns, rating_scale, scale_range
@@ -114,15 +114,31 @@ def _check_checkpoint(fn:Path, # the checkpoint file, for messages
         raise ValueError(f'{fn}: unusable checkpoint ({type(e).__name__}: {str(e).strip().splitlines()[0][:100] if str(e).strip() else ""}); train again without --resume') from None
 
 # %% ../nbs/20_train.ipynb #da27f73b
-def _check_number(name:str, v, whole:bool=False, zero:bool=False):
-    "A one-line ValueError unless `v` is a finite number > 0 (>= 0 with `zero`), whole with `whole`"
-    shown = truncstr(repr(v), 24, '...')
-    ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and (v >= 0 if zero else v > 0)
-    if ok: ok = isinstance(v, (int, np.integer)) or math.isfinite(v) # a huge int is finite, and too large for a float
-    if ok and whole: ok = isinstance(v, (int, np.integer)) or float(v).is_integer()
-    if not ok: raise ValueError(f'{name}={shown}: must be a {"whole " if whole else ""}number {">= 0" if zero else "> 0"}')
-    most = 2**32 - 1 if name == 'seed' else 2**31 - 1 # what NumPy's seeds and PyTorch's sizes take
-    if whole and v > most: raise ValueError(f'{name}={shown}: must be at most {most:,}')
+_LR, _WD = 5e-3, 0.1 # the one-cycle recipe's learning rate and weight decay when none is given
+
+def _check_arguments(n_factors, epochs, lr, wd, bs, y_range, out, resume, seed, on_epoch):
+    "`train_model`'s checks of its own arguments: a one-line ValueError or TypeError naming the first that is of the wrong type or out of range"
+    for name, v in (('epochs', epochs), ('bs', bs), ('lr', lr)):
+        if v is not None: check_number(name, v, whole=name != 'lr')
+    if wd is not None: check_number('wd', wd, inclusive=True)
+    if n_factors is not None: check_number('n_factors', n_factors, whole=True)
+    check_number('seed', seed, whole=True, inclusive=True, most=2**32 - 1) # the range NumPy's seeds take
+    if isinstance(y_range, str) and y_range != 'scale': raise ValueError(f"y_range={y_range!r}: expected 'scale', (low, high) or None")
+    if y_range is not None and not isinstance(y_range, str):
+        ok = isinstance(y_range, (tuple, list)) and len(y_range) == 2 and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) for v in y_range)
+        if not (ok and y_range[0] < y_range[1]): raise ValueError(f"y_range={y_range!r}: expected 'scale', (low, high) with finite low < high, or None")
+    check_path('out', out, none=True)
+    if resume and out is None: raise ValueError('resume=True: needs out=, the folder that holds the checkpoint')
+    if on_epoch is not None and not callable(on_epoch): raise TypeError(f'on_epoch={on_epoch!r}: expected a function of the epoch row, or None')
+
+def _diverged(source:str, epoch:int, epochs:int, loss:float, lr:float, wd:float) -> str:
+    "The one line of a run whose loss stopped being a number, naming the setting to lower: `wd` or `lr`, or both when it cannot tell"
+    head = f'{source}: training diverged in epoch {epoch} of {epochs} (the loss became {loss}); the model was not saved: '
+    # each step multiplies the weights by 1 - lr x wd (decoupled weight decay): above 2, that grows them without bound
+    if lr * wd <= 2 or lr / _LR >= 100 * wd / _WD: return head + f'try a smaller lr than {lr:g}'
+    why = f' (lr x wd is {lr * wd:g}: above 2, weight decay enlarges the weights instead of shrinking them)'
+    if wd / _WD >= 100 * lr / _LR: return head + f'try a smaller wd than {wd:g}' + why
+    return head + f'try a smaller lr than {lr:g} or a smaller wd than {wd:g}' + why
 
 def _memory() -> int|None:
     "Bytes of physical memory, or None where the system does not say"
@@ -200,6 +216,10 @@ def _train_own(kind, df:pd.DataFrame, users:list, items:list, n_factors, sweeps,
                                  scale=(scale['low'], scale['high']), valid=(vu[known], vi[known], vr[known]) if known.any() else None,
                                  log=None if quiet else log, **settings)
     fit_seconds = time.perf_counter() - start
+    bad = next((k for k, v in module.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None: # the trainer's own loop has no stop of its own: its weights would score NaN
+        given = [f'a smaller {k} than {settings[k]:g}' for k in ('lr', 'wd') if k in settings]
+        raise ValueError(f'{source}: training diverged ({bad} became NaN or infinite); the model was not saved: try {" or ".join(given) or "a smaller lr"}')
     mean = float(train.rating.mean())
     module = _with_placeholder(kind, module, len(users), len(items), mean)
     arch = dict(name=kind.class_name, kwargs=kind.kwargs(len(users), len(items), getattr(module, kind.tables[0]).weight.shape[1], None, mean))
@@ -294,28 +314,18 @@ def train_model(ratings:pd.DataFrame, # user, item, rating (or names `name_colum
                 bar:bool=True, # a progress bar within each epoch, in a terminal; elsewhere, and with False, the table alone
                 quiet:bool=False, # print nothing while training (no bar, no table)
                 on_epoch:Callable|None=None, # called with each epoch's row of the table, after its checkpoint; what it raises stops training
+                threads:int|None=1, # PyTorch's CPU threads while training: 1 keeps a run steady beside other busy programs (the command-line lesson measures it); None: PyTorch's setting as it is
                ) -> ModelParts: # the trained model, with `ratings` holding the split it used (`Recommender.fit` scores and saves it)
     "Train a model by fastai's one-cycle recipe (`one_cycle`, Adam) in a lean PyTorch loop, checkpointing every epoch into `out` (or with the model's own trainer: `bayes` samples, `torch` runs the plain-PyTorch loop)"
-    for name, v, whole in (('epochs', epochs, True), ('bs', bs, True), ('lr', lr, False)):
-        if v is not None: _check_number(name, v, whole)
-    if wd is not None: _check_number('wd', wd, zero=True)
-    if n_factors is not None: _check_number('n_factors', n_factors, whole=True)
-    _check_number('seed', seed, whole=True, zero=True)
-    if isinstance(y_range, str) and y_range != 'scale': raise ValueError(f"y_range={y_range!r}: expected 'scale', (low, high) or None")
-    if y_range is not None and not isinstance(y_range, str):
-        ok = isinstance(y_range, (tuple, list)) and len(y_range) == 2 and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) for v in y_range)
-        if not (ok and y_range[0] < y_range[1]): raise ValueError(f"y_range={y_range!r}: expected 'scale', (low, high) with finite low < high, or None")
-    if out is not None and not isinstance(out, (str, Path)): raise TypeError(f'out={out!r}: expected a folder path (str or Path) or None')
-    if resume and out is None: raise ValueError('resume=True: needs out=, the folder that holds the checkpoint')
-    if on_epoch is not None and not callable(on_epoch): raise TypeError(f'on_epoch={on_epoch!r}: expected a function of the epoch row, or None')
+    _check_arguments(n_factors, epochs, lr, wd, bs, y_range, out, resume, seed, on_epoch)
     kind = model_kind(model)
     rank, world_size = _rank_and_world()
     if kind.trainer is not None:
         if resume or world_size > 1: raise ValueError(f'model {model!r} trains with its own trainer, in one process and without checkpoints: no resume, no torchrun')
         settings = _own_settings(kind, dict(lr=lr, wd=wd, bs=bs))
     elif epochs is None: epochs = 5
-    lr, wd = 5e-3 if lr is None else lr, 0.1 if wd is None else wd
-    with model_writer(out, primary=rank == 0) if out is not None else contextlib.nullcontext() as dest:
+    lr, wd = _LR if lr is None else lr, _WD if wd is None else wd
+    with torch_threads(threads), model_writer(out, primary=rank == 0) if out is not None else contextlib.nullcontext() as dest:
         df = check_ratings(name_columns(ratings, source=source), source).reset_index(drop=True)
         if 'is_valid' not in df.columns:
             df['is_valid'] = random_split(len(df), 0.2, seed)
@@ -357,8 +367,7 @@ def train_model(ratings:pd.DataFrame, # user, item, rating (or names `name_colum
             raise ValueError(f'{out}: cannot write the checkpoint there ({e.strerror or e}); the model was not saved') from None
         fit_seconds = time.perf_counter() - start
         if bad is not None: # stopped before the epoch's checkpoint could keep the bad weights
-            raise ValueError(f'{source}: training diverged in epoch {bad[0] + 1} of {epochs} (the loss became {bad[1]}); '
-                             f'the model was not saved: try a smaller lr than {lr:g}')
+            raise ValueError(_diverged(source, bad[0] + 1, epochs, bad[1], lr, wd))
         info = dict(hyperparameters=hyper, data=dict(source=source, fingerprint=run['fingerprint'], n_train=len(train), n_valid=len(df) - len(train)),
                     history=history, scale=scale, split=split, fit_seconds=round(fit_seconds, 3))
     return ModelParts.from_module(module.cpu().eval(), users, items, df, arch, **info)

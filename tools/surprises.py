@@ -3,7 +3,8 @@
 
 Every case is a check that holds when the surprise is gone: a clear error where there was a silent fallback, one output shape
 where there were three, and so on. It imports `collabnb` from `sys.path` and runs `python -m collabnb` with the same
-environment, so pointing PYTHONPATH at another checkout tries that one instead (how the cases were shown to fail before).
+environment, so pointing PYTHONPATH at another checkout, from a folder outside this one (`python -m` and `-c` put the current
+folder first on sys.path), tries that one instead (how the cases were shown to fail before).
 
     python tools/surprises.py [--only NAME ...]
 
@@ -47,6 +48,19 @@ def threads_option(w):
     "every command that computes takes --threads"
     lacking = [c for c in ('train', 'evaluate', 'recommend', 'similar', 'fold-in', 'bench') if '--threads' not in cli(c, '-h').stdout]
     return not lacking, f'without --threads: {lacking}' if lacking else 'train, evaluate, recommend, similar, fold-in, bench'
+
+@case
+def fit_threads(w):
+    "Recommender.fit trains with one PyTorch thread unless told otherwise, as the command line does, not one per core"
+    import torch
+    code = ("import contextlib, io, torch\nfrom collabnb.recommend import Recommender\nfrom collabnb.data import load_ratings\n"
+            "seen, backward = set(), torch.Tensor.backward\n"
+            "def counted(self, *a, **k): seen.add(torch.get_num_threads()); return backward(self, *a, **k)\n"
+            "torch.Tensor.backward = counted\ndf = load_ratings('u1', item='id')\n"
+            "with contextlib.redirect_stdout(io.StringIO()): Recommender.fit(df[df.user < 50], 'bias', epochs=1)\nprint(sorted(seen))")
+    got = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600, cwd=w.tmp) # not the checkout's folder, which `-c` puts first on sys.path
+    seen = got.stdout.strip()
+    return seen == '[1]', f'threads while training: {seen or got.stderr.strip()[-160:]} (PyTorch would take {torch.get_num_threads()} here)'
 
 @case
 def evaluate_without_split(w):
