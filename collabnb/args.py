@@ -13,7 +13,7 @@ from fastcore.xtras import truncstr
 # %% auto #0
 __all__ = ['MAX_COUNT', 'UsageError', 'Parser', 'positive_int', 'thread_count', 'seed_int', 'positive_float',
            'non_negative_float', 'one_of', 'value_range', 'fold_list', 'size_list', 'figure_path', 'device',
-           'check_number', 'check_path', 'torch_threads']
+           'check_number', 'check_path', 'torch_threads', 'physical_memory']
 
 # %% ../nbs/10_args.ipynb #20f78ba3
 class UsageError(Exception):
@@ -152,3 +152,9 @@ def torch_threads(n:int|None, # PyTorch's CPU threads while the block runs; None
     torch.set_num_threads(n)
     try: yield
     finally: torch.set_num_threads(before)
+
+# %% ../nbs/10_args.ipynb #a10c000b
+def physical_memory() -> int|None:
+    "Bytes of physical memory, or None where the system does not say: the yardstick for refusing, before allocating, what cannot fit"
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return None

@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .args import physical_memory
+
 # %% auto #0
-__all__ = ['COLUMN_NAMES', 'SPLITS', 'TIME_COLUMNS', 'MAX_SYNTHETIC', 'find_columns', 'name_columns', 'check_id_collisions',
-           'timestamps', 'split_ratings', 'load_data', 'rating_scale', 'scale_range']
+__all__ = ['COLUMN_NAMES', 'SPLITS', 'TIME_COLUMNS', 'MAX_SYNTHETIC', 'TRAIN_BYTES_PER_RATING', 'find_columns', 'name_columns',
+           'check_id_collisions', 'timestamps', 'split_ratings', 'load_data', 'rating_scale', 'scale_range']
 
 # %% ../nbs/18_sources.ipynb #82c2548e
 COLUMN_NAMES = dict( # names recognised in a header line, in order of preference (compared without case)
@@ -142,6 +144,7 @@ def split_ratings(df:pd.DataFrame, # ratings: user, item, rating (and a timestam
 
 # %% ../nbs/18_sources.ipynb #2f0d3deb
 MAX_SYNTHETIC = 10**9 # synthetic ratings take 12 bytes each, before training
+TRAIN_BYTES_PER_RATING = 220 # `collabnb train`'s peak memory per rating: 574 MB at a million synthetic ratings, 1,225 MB at four million
 
 def _read_titles(path:Path, item_col, encoding:str|None=None) -> pd.Series|None:
     "Titles by item id from a movies file with the item column and `title`, or None"
@@ -184,7 +187,8 @@ def load_data(data:str|pd.DataFrame, # 'ml-100k', 'synthetic:N', the path of a r
         try: n = float(data.split(':', 1)[1])
         except ValueError: raise ValueError(f'--data {data}: expected synthetic:N with N a number of ratings, e.g. synthetic:1e6') from None
         if not (math.isfinite(n) and 1 <= n <= MAX_SYNTHETIC): raise ValueError(f'--data {data}: N must be a number of ratings from 1 to {MAX_SYNTHETIC:,}')
-        n = int(n)
+        n, mem = int(n), physical_memory()
+        if mem and n * TRAIN_BYTES_PER_RATING > mem: raise ValueError(f'--data {data}: training {n:,} ratings needs about {n * TRAIN_BYTES_PER_RATING / 2**30:,.0f} GiB, more than the {mem / 2**30:,.0f} GiB of memory here')
         from collabnb.scale import synthetic_ratings
         df, floor = synthetic_ratings(max(10, n // 100), max(10, n // 400), n, seed=seed) # MovieLens-like: 100 ratings per user
         return hold_out(df), f'synthetic:{n} (noise floor RMSE {floor:.4f})'

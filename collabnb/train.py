@@ -18,7 +18,7 @@ from torch import nn
 from safetensors import safe_open
 from safetensors.torch import save as tensors_to_bytes
 
-from .args import check_number, check_path, torch_threads
+from .args import check_number, check_path, physical_memory, torch_threads
 from .data import check_ratings, encode_ids, random_split
 from .files import write_file
 from .sources import name_columns, rating_scale, scale_range
@@ -143,18 +143,13 @@ def _diverged(source:str, epoch:int, epochs:int, loss:float, lr:float, wd:float)
     if wd / _WD >= 100 * lr / _LR: return head + f'try a smaller wd than {wd:g}' + why
     return head + f'try a smaller lr than {lr:g} or a smaller wd than {wd:g}' + why
 
-def _memory() -> int|None:
-    "Bytes of physical memory, or None where the system does not say"
-    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-    except (ValueError, OSError, AttributeError): return None
-
 def check_fits(kind:str, # a registered model name
                n_users:int, n_items:int, # rows of the user and item tables
                n_factors:int|None, # factors per row; None: the default
               ):
     "A one-line ValueError when the model's tables, with their gradients and Adam's two averages, cannot fit in memory"
     if kind == 'nn' and n_factors is None: return # fastai's rule of thumb keeps the tables small
-    need, memory = 4 * 4 * (n_users + n_items) * ((n_factors or 50) + 1), _memory()
+    need, memory = 4 * 4 * (n_users + n_items) * ((n_factors or 50) + 1), physical_memory()
     if memory is not None and need > memory:
         raise ValueError(f'n_factors={n_factors}: {n_users:,} users and {n_items:,} items need about {need / 2**30:,.0f} GiB to train, '
                          f'more than the {memory / 2**30:,.0f} GiB of memory here')
