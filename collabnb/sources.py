@@ -144,7 +144,7 @@ def split_ratings(df:pd.DataFrame, # ratings: user, item, rating (and a timestam
 
 # %% ../nbs/18_sources.ipynb #2f0d3deb
 MAX_SYNTHETIC = 10**9 # synthetic ratings take 12 bytes each, before training
-TRAIN_BYTES_PER_RATING = 220 # `collabnb train`'s peak memory per rating: 574 MB at a million synthetic ratings, 1,225 MB at four million
+TRAIN_BYTES_PER_RATING = 220 # `collabnb train`'s peak resident memory grows this much per rating: 573,996 KiB at a million synthetic ratings, 1,224,872 KiB at four
 
 def _read_titles(path:Path, item_col, encoding:str|None=None) -> pd.Series|None:
     "Titles by item id from a movies file with the item column and `title`, or None"
