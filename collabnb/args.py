@@ -26,6 +26,9 @@ class Parser(argparse.ArgumentParser):
 # %% ../nbs/10_args.ipynb #98affa12
 MAX_COUNT = 2**31 - 1 # the largest count PyTorch and NumPy take as a C int: a count above it is a typo, not a plan
 
+def _most_threads() -> int: return 4 * (os.cpu_count() or 1) # more only queue for the same cores, and thousands exhaust memory
+def _shown(v) -> str: return truncstr(repr(v), 24, "...") # a value quoted in one line of an error
+
 def positive_int(s:str) -> int:
     "An argparse type: a whole number from 1 to `MAX_COUNT`"
     try: v = int(s)
@@ -36,7 +39,7 @@ def positive_int(s:str) -> int:
 
 def thread_count(s:str) -> int:
     "An argparse type: CPU threads, from 1 to four per core (more only queue for the same cores, and thousands exhaust memory)"
-    v, most = positive_int(s), 4 * (os.cpu_count() or 1)
+    v, most = positive_int(s), _most_threads()
     if v > most: raise argparse.ArgumentTypeError(f'{s} is more than {most} (four threads per CPU core of this computer)')
     return v
 
@@ -124,7 +127,7 @@ def check_number(name:str, # the argument's name, as the message shows it
     except OverflowError: ok = False
     if ok and low is not None: ok = v >= low if inclusive else v > low
     if ok and whole: ok = isinstance(v, numbers.Integral) or float(v).is_integer()
-    shown, kind = truncstr(repr(v), 24, '...'), 'whole number' if whole else 'number'
+    shown, kind = _shown(v), 'whole number' if whole else 'number'
     if not ok: raise ValueError(f'{name}={shown}: ' + (what or (f'must be a finite {kind}' if low is None else f'must be a {kind} {">=" if inclusive else ">"} {low:g}')))
     if whole and v > most: raise ValueError(f'{name}={shown}: must be at most {most:,}')
     return int(v) if whole else v
@@ -135,7 +138,7 @@ def check_path(name:str, # the argument's name, as the message shows it
               ):
     "A one-line TypeError naming `name` unless `v` is a path: a str or an `os.PathLike` such as `Path` (or None, with `none`)"
     if isinstance(v, (str, os.PathLike)) or (none and v is None): return v
-    raise TypeError(f'{name}={truncstr(repr(v), 24, "...")}: expected a folder path (str or Path){" or None" if none else ""}')
+    raise TypeError(f'{name}={_shown(v)}: expected a folder path (str or Path){" or None" if none else ""}')
 
 # %% ../nbs/10_args.ipynb #a10c0008
 @contextlib.contextmanager
@@ -144,9 +147,9 @@ def torch_threads(n:int|None, # PyTorch's CPU threads while the block runs; None
                  ):
     "PyTorch's thread count set to `n` for a block, and set back after it"
     if n is None or not needed: yield; return
-    most = 4 * (os.cpu_count() or 1) # more only queue for the same cores, as `thread_count` says
+    most = _most_threads()
     if not (isinstance(n, numbers.Integral) and not isinstance(n, bool) and 1 <= n <= most):
-        raise ValueError(f'threads={truncstr(repr(n), 24, "...")}: must be a whole number from 1 to {most} (four per CPU core)')
+        raise ValueError(f'threads={_shown(n)}: must be a whole number from 1 to {most} (four per CPU core)')
     import torch
     before = torch.get_num_threads()
     torch.set_num_threads(n)
